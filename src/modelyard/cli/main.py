@@ -1,0 +1,43 @@
+"""The ``modelyard`` command. Sub-commands live one module per resource."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from modelyard.cli import artifacts, experiments, runs, system
+
+app = typer.Typer(
+    name="modelyard",
+    help="Self-hosted MLOps: track experiments, keep artifacts, serve a REST API.\n\n"
+    "The backend is MODELYARD_URI: unset for ./.modelyard (SQLite), sqlite:///path, "
+    "postgresql://..., or http(s)://host:port for a server.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("server")(system.server)
+app.command("config")(system.config)
+app.add_typer(system.db_app, name="db")
+app.add_typer(experiments.app, name="experiments")
+app.add_typer(runs.app, name="runs")
+app.add_typer(artifacts.app, name="artifacts")
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", is_eager=True)
+    ] = False,
+) -> None:
+    if version:
+        import modelyard
+
+        typer.echo(modelyard.__version__)
+        raise typer.Exit()
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()

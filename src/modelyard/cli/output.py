@@ -1,0 +1,94 @@
+"""How the CLI shows results: Rich tables for people, ``--json`` for scripts, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, NoReturn, TypeVar
+
+import typer
+
+T = TypeVar("T")
+
+EXIT_USER_ERROR = 2
+EXIT_BUG = 1
+
+
+def fail(message: str) -> NoReturn:
+    """Print one readable line to stderr and exit 2 (a user error)."""
+    sys.stderr.write(f"error: {message}\n")
+    raise typer.Exit(EXIT_USER_ERROR)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn a domain error into one line on stderr and exit code 2, without a traceback."""
+    from modelyard.errors import ModelyardError
+
+    try:
+        yield
+    except ModelyardError as exc:
+        if exc.http_status >= 500 and exc.code == "internal":
+            raise
+        fail(exc.message)
+
+
+def print_json(data: Any) -> None:
+    """Print JSON to stdout; pydantic models are serialized by their own schema."""
+    if hasattr(data, "model_dump_json"):
+        typer.echo(data.model_dump_json(indent=2, by_alias=True))
+        return
+    if isinstance(data, list) and data and hasattr(data[0], "model_dump"):
+        data = [json.loads(item.model_dump_json(by_alias=True)) for item in data]
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def format_time(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    console = Console()
+    # Piped output has no terminal width; do not squeeze tables into 80 columns.
+    return console if console.is_terminal else Console(width=200)
+
+
+def print_table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Sequence[T],
+    cells: Callable[[T], Sequence[Any]],
+) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for i, column in enumerate(columns):
+        # The first column is an id to copy: never wrap it.
+        table.add_column(column, overflow="fold", no_wrap=i == 0)
+    for row in rows:
+        table.add_row(*(format_value(c) for c in cells(row)))
+    _console().print(table)
+
+
+def print_mapping(title: str, items: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for key, value in items.items():
+        table.add_row(key, format_value(value))
+    _console().print(table)

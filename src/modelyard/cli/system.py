@@ -1,0 +1,80 @@
+"""``modelyard server``, ``config`` and ``db``: running and inspecting the installation."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from modelyard.cli.output import print_json, print_mapping, user_errors
+
+db_app = typer.Typer(help="Manage the metadata database schema.", no_args_is_help=True)
+
+
+def server(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8750,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the REST API (OpenAPI docs at /docs) on the configured store."""
+    from modelyard.config import get_settings
+    from modelyard.server.serve import serve
+
+    with user_errors():
+        serve(get_settings(), host=host, port=port, log_level=log_level)
+
+
+def config(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print the effective settings (from MODELYARD_* environment variables)."""
+    from modelyard.config import get_settings
+
+    with user_errors():
+        settings = get_settings()
+        effective = {
+            "uri": settings.resolved_uri,
+            "backend": settings.backend.value,
+            "artifact_root": None
+            if settings.backend.value == "http"
+            else settings.resolved_artifact_root,
+            **{
+                k: v
+                for k, v in settings.model_dump(mode="json").items()
+                if k not in ("uri", "artifact_root")
+            },
+        }
+        if settings.uri and "@" in settings.uri:
+            from sqlalchemy.engine import make_url
+
+            from modelyard.storage.db.database import normalize_db_url
+
+            masked = make_url(normalize_db_url(settings.uri)).render_as_string(hide_password=True)
+            effective["uri"] = masked
+        if as_json:
+            print_json(effective)
+        else:
+            print_mapping("Modelyard settings", effective)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or upgrade the metadata schema of MODELYARD_URI to this version."""
+    from modelyard.config import BackendKind, get_settings
+    from modelyard.storage.db.database import Database
+    from modelyard.storage.db.migrate import upgrade
+
+    with user_errors():
+        settings = get_settings()
+        if settings.backend == BackendKind.http:
+            from modelyard.errors import InvalidInput
+
+            raise InvalidInput(
+                "`db upgrade` works on a database: point MODELYARD_URI at it, not at a server"
+            )
+        db = Database(settings.resolved_uri)
+        before, after = upgrade(db)
+        if before == after:
+            typer.echo(f"{db.safe_uri} is already at schema {after}")
+        else:
+            typer.echo(f"upgraded {db.safe_uri} from {before or 'empty'} to {after}")

@@ -1,0 +1,301 @@
+"""``Client``: the typed Python face of the tracking operations, on any backend.
+
+Each method builds the operation's request model and hands it to the backend; the logic
+lives in the operation (``modelyard.tracking.operations``), not here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from modelyard.config import Settings, get_settings
+from modelyard.core.backend import Backend
+from modelyard.errors import InvalidInput, NotFound
+from modelyard.storage.artifacts import normalize_artifact_path
+from modelyard.tracking import operations as ops
+from modelyard.tracking.models import (
+    Artifact,
+    CreateExperiment,
+    CreateRun,
+    DatasetInput,
+    DeleteRun,
+    Experiment,
+    FindExperiment,
+    GetExperiment,
+    GetMetricHistory,
+    GetRun,
+    ListArtifacts,
+    ListExperiments,
+    LogArtifact,
+    LogBatch,
+    LogInput,
+    Metric,
+    Run,
+    RunPage,
+    RunStatus,
+    SearchRuns,
+    Source,
+    UpdateRun,
+)
+
+MetricLike = Metric | Mapping[str, Any]
+
+
+class Client:
+    """Tracking client. ``Client()`` uses ``MODELYARD_URI``; pass ``backend=`` to inject one."""
+
+    def __init__(
+        self,
+        uri: str | None = None,
+        *,
+        settings: Settings | None = None,
+        backend: Backend | None = None,
+    ) -> None:
+        if settings is None:
+            settings = (
+                get_settings() if uri is None else get_settings().model_copy(update={"uri": uri})
+            )
+        self.settings = settings
+        if backend is None:
+            from modelyard.client.connect import open_backend
+
+            backend = open_backend(settings)
+        self.backend = backend
+
+    # experiments ---------------------------------------------------------------------------
+
+    def create_experiment(
+        self,
+        name: str,
+        *,
+        workspace: str | None = None,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        reason: str | None = None,
+    ) -> Experiment:
+        request = CreateExperiment(
+            name=name, workspace=workspace, description=description, tags=dict(tags or {})
+        )
+        return self.backend.call(ops.create_experiment, request, reason=reason)
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        return self.backend.call(ops.get_experiment, GetExperiment(experiment_id=experiment_id))
+
+    def get_experiment_by_name(self, name: str, *, workspace: str | None = None) -> Experiment:
+        request = FindExperiment(name=name, workspace=workspace)
+        return self.backend.call(ops.find_experiment, request)
+
+    def get_or_create_experiment(self, name: str, *, workspace: str | None = None) -> Experiment:
+        try:
+            return self.get_experiment_by_name(name, workspace=workspace)
+        except NotFound:
+            from modelyard.errors import AlreadyExists
+
+            try:
+                return self.create_experiment(name, workspace=workspace)
+            except AlreadyExists:  # another process created it between our two calls
+                return self.get_experiment_by_name(name, workspace=workspace)
+
+    def list_experiments(self, *, workspace: str | None = None) -> list[Experiment]:
+        request = ListExperiments(workspace=workspace)
+        return self.backend.call(ops.list_experiments, request).experiments
+
+    # runs ----------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment_id: str,
+        *,
+        name: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        description: str | None = None,
+        parent_run_id: str | None = None,
+        source: Source | None = None,
+        environment_hash: str | None = None,
+        start_time: int | None = None,
+    ) -> Run:
+        request = CreateRun(
+            experiment_id=experiment_id,
+            name=name,
+            tags=dict(tags or {}),
+            description=description,
+            parent_run_id=parent_run_id,
+            source=source or Source(),
+            environment_hash=environment_hash,
+            start_time=start_time,
+        )
+        return self.backend.call(ops.create_run, request)
+
+    def get_run(self, run_id: str) -> Run:
+        return self.backend.call(ops.get_run, GetRun(run_id=run_id))
+
+    def set_terminated(
+        self,
+        run_id: str,
+        status: RunStatus | str = RunStatus.FINISHED,
+        *,
+        failure: str | None = None,
+        end_time: int | None = None,
+    ) -> Run:
+        request = UpdateRun(
+            run_id=run_id, status=RunStatus(status), failure=failure, end_time=end_time
+        )
+        return self.backend.call(ops.update_run, request)
+
+    def update_run(
+        self, run_id: str, *, name: str | None = None, description: str | None = None
+    ) -> Run:
+        request = UpdateRun(run_id=run_id, name=name, description=description)
+        return self.backend.call(ops.update_run, request)
+
+    def delete_run(self, run_id: str, *, reason: str | None = None) -> None:
+        self.backend.call(ops.delete_run, DeleteRun(run_id=run_id), reason=reason)
+
+    def search_runs(
+        self,
+        experiment_ids: Iterable[str],
+        filter: str | None = None,
+        *,
+        order_by: Iterable[str] = (),
+        max_results: int = 100,
+        page_token: str | None = None,
+        include_deleted: bool = False,
+    ) -> RunPage:
+        """Runs matching ``filter`` (e.g. ``"metrics.acc > 0.9 and params.model = 'rf'"``)."""
+        request = SearchRuns(
+            experiment_ids=list(experiment_ids),
+            filter=filter,
+            order_by=list(order_by),
+            max_results=max_results,
+            page_token=page_token,
+            include_deleted=include_deleted,
+        )
+        return self.backend.call(ops.search_runs, request)
+
+    def iter_runs(
+        self,
+        experiment_ids: Iterable[str],
+        filter: str | None = None,
+        *,
+        order_by: Iterable[str] = (),
+        page_size: int = 1000,
+    ) -> Iterator[Run]:
+        """Every matching run, fetching pages as needed."""
+        ids, order = list(experiment_ids), list(order_by)
+        token: str | None = None
+        while True:
+            page = self.search_runs(
+                ids, filter, order_by=order, max_results=page_size, page_token=token
+            )
+            yield from page.runs
+            if page.next_page_token is None:
+                return
+            token = page.next_page_token
+
+    # logging -------------------------------------------------------------------------------
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Iterable[MetricLike] = (),
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Log metrics, params and tags in one call and one transaction."""
+        request = LogBatch(
+            run_id=run_id,
+            metrics=[m if isinstance(m, Metric) else Metric(**m) for m in metrics],
+            params={k: str(v) for k, v in (params or {}).items()},
+            tags={k: str(v) for k, v in (tags or {}).items()},
+        )
+        self.backend.call(ops.log_batch, request)
+
+    def log_metric(
+        self,
+        run_id: str,
+        key: str,
+        value: float,
+        *,
+        step: int = 0,
+        timestamp: int | None = None,
+    ) -> None:
+        self.log_batch(
+            run_id, metrics=[Metric(key=key, value=value, step=step, timestamp=timestamp)]
+        )
+
+    def log_param(self, run_id: str, key: str, value: Any) -> None:
+        self.log_batch(run_id, params={key: value})
+
+    def set_tag(self, run_id: str, key: str, value: Any) -> None:
+        self.log_batch(run_id, tags={key: value})
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        request = GetMetricHistory(run_id=run_id, key=key)
+        return self.backend.call(ops.get_metric_history, request).metrics
+
+    def log_input(self, run_id: str, dataset: DatasetInput) -> None:
+        self.backend.call(ops.log_input, LogInput(run_id=run_id, dataset=dataset))
+
+    # artifacts -----------------------------------------------------------------------------
+
+    def log_artifact(
+        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> Artifact:
+        """Upload a file; it is stored under ``artifact_path/<file name>`` of the run."""
+        source = Path(local_path)
+        if not source.is_file():
+            raise InvalidInput(f"'{source}' is not a file: pass a file, or use log_artifacts")
+        target = f"{artifact_path.rstrip('/')}/{source.name}" if artifact_path else source.name
+        target = normalize_artifact_path(target)
+        blob = self.backend.put_blob(source)
+        request = LogArtifact(run_id=run_id, path=target, sha256=blob.sha256, size=blob.size)
+        return self.backend.call(ops.log_artifact, request)
+
+    def log_artifacts(
+        self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> list[Artifact]:
+        """Upload every file under a folder, keeping its layout under ``artifact_path``."""
+        root = Path(local_dir)
+        if not root.is_dir():
+            raise InvalidInput(f"'{root}' is not a folder: pass a folder, or use log_artifact")
+        logged = []
+        for file in sorted(p for p in root.rglob("*") if p.is_file()):
+            parent = file.parent.relative_to(root).as_posix()
+            parts = [p for p in (artifact_path, parent if parent != "." else None) if p]
+            logged.append(self.log_artifact(run_id, file, "/".join(parts) or None))
+        return logged
+
+    def list_artifacts(self, run_id: str, prefix: str | None = None) -> list[Artifact]:
+        request = ListArtifacts(run_id=run_id, prefix=prefix)
+        return self.backend.call(ops.list_artifacts, request).artifacts
+
+    def download_artifacts(
+        self, run_id: str, path: str | None = None, dest: str | os.PathLike[str] = "."
+    ) -> list[Path]:
+        """Download one artifact or a folder of them into ``dest``, verifying each hash."""
+        artifacts = self.list_artifacts(run_id, path)
+        if not artifacts:
+            raise NotFound(
+                f"run '{run_id}' has no artifact at '{path or ''}'",
+                details={"kind": "artifact", "id": f"{run_id}/{path or ''}"},
+            )
+        root = Path(dest)
+        written = []
+        for artifact in artifacts:
+            target = root / artifact.path
+            self.backend.get_blob(artifact.sha256, target)
+            written.append(target)
+        return written
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

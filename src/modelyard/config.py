@@ -1,0 +1,94 @@
+"""The one settings object: every knob Modelyard reads from the environment lives here."""
+
+from __future__ import annotations
+
+import getpass
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from modelyard.errors import InvalidInput
+
+
+class BackendKind(StrEnum):
+    sqlite = "sqlite"
+    postgresql = "postgresql"
+    http = "http"
+
+
+def _default_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return "unknown"
+
+
+class Settings(BaseSettings):
+    """Effective configuration; each field is read from ``MODELYARD_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELYARD_", extra="ignore")
+
+    uri: str | None = Field(
+        default=None,
+        description="Backend: unset (embedded ./.modelyard), sqlite:///path, postgresql://..., "
+        "or http(s)://host:port",
+    )
+    home: Path = Field(default=Path(".modelyard"), description="Folder of the embedded default")
+    artifact_root: str | None = Field(
+        default=None,
+        description="Artifact store: a local folder or s3://bucket/prefix "
+        "(default: <home>/artifacts, or beside the SQLite file)",
+    )
+    user: str = Field(default_factory=_default_user, description="Actor recorded on changes")
+    workspace: str = Field(default="default", description="Workspace used when none is given")
+    max_request_bytes: int = Field(
+        default=32 * 1024 * 1024, description="Largest request body the server accepts"
+    )
+    metric_batch_size: int = Field(default=1000, ge=1, description="Metrics sent per batch")
+    metric_flush_seconds: float = Field(
+        default=1.0, gt=0, description="Longest a logged metric waits before it is sent"
+    )
+    http_timeout_seconds: float = Field(default=30.0, gt=0)
+    http_retries: int = Field(default=3, ge=0, description="Retries of idempotent HTTP calls")
+    sqlite_busy_timeout_ms: int = Field(default=60_000, ge=0)
+    s3_endpoint_url: str | None = Field(
+        default=None, description="Endpoint of an S3-compatible store (MinIO, moto, ...)"
+    )
+
+    @property
+    def backend(self) -> BackendKind:
+        uri = self.resolved_uri
+        if uri.startswith("sqlite:"):
+            return BackendKind.sqlite
+        if uri.startswith(("postgresql:", "postgresql+psycopg:", "postgres:")):
+            return BackendKind.postgresql
+        if uri.startswith(("http://", "https://")):
+            return BackendKind.http
+        raise InvalidInput(
+            f"MODELYARD_URI '{uri}' is not supported: use sqlite:///path, "
+            "postgresql://user@host/db or http(s)://host:port"
+        )
+
+    @property
+    def resolved_uri(self) -> str:
+        if self.uri:
+            return self.uri
+        return f"sqlite:///{(self.home / 'modelyard.db').resolve()}"
+
+    @property
+    def resolved_artifact_root(self) -> str:
+        if self.artifact_root:
+            return self.artifact_root
+        if self.uri and self.uri.startswith("sqlite:///"):
+            db_path = Path(self.uri.removeprefix("sqlite:///"))
+            return str(db_path.resolve().parent / "artifacts")
+        return str((self.home / "artifacts").resolve())
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings read once per process; tests pass their own ``Settings`` instead."""
+    return Settings()

@@ -1,0 +1,109 @@
+"""Where operations run: the ``Backend`` protocol and the local (database) backend.
+
+The Python client, the CLI and the REST server all hold a ``Backend``. ``LocalBackend``
+runs operations against a database and an artifact store in this process; the remote
+backend (``modelyard.client.remote``) sends the same operations to a server.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, BinaryIO, Protocol
+
+from modelyard.config import BackendKind, Settings
+from modelyard.core.operations import Operation, OperationContext, Req, Resp
+from modelyard.core.unit_of_work import Actor, Clock, system_clock_ms, unit_of_work
+from modelyard.storage.artifacts import BlobInfo, BlobStore
+from modelyard.storage.db.database import Database
+from modelyard.storage.db.migrate import ensure_schema
+
+
+class Backend(Protocol):
+    """The store interface every client and adapter talks to."""
+
+    def call(self, op: Operation[Req, Resp], request: Req, *, reason: str | None = None) -> Resp:
+        """Run one operation; ``reason`` is kept on the audit record of a change."""
+        ...
+
+    def put_blob(self, path: str | os.PathLike[str]) -> BlobInfo:
+        """Store a file's content (deduplicated by SHA-256)."""
+        ...
+
+    def get_blob(self, sha256: str, dest: str | os.PathLike[str]) -> BlobInfo:
+        """Copy a blob to a local file, checking its hash."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """Where this backend keeps things, for `modelyard config` and error messages."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class LocalBackend:
+    """Runs operations in this process against the metadata database and the blob store."""
+
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobStore,
+        *,
+        actor: Actor,
+        clock: Clock = system_clock_ms,
+        auto_upgrade: bool = True,
+    ) -> None:
+        self.db = db
+        self.blobs = blobs
+        self.actor = actor
+        self.clock = clock
+        ensure_schema(db, auto_upgrade=auto_upgrade)
+
+    def call(
+        self,
+        op: Operation[Req, Resp],
+        request: Req,
+        *,
+        reason: str | None = None,
+        actor: Actor | None = None,
+    ) -> Resp:
+        who = actor or self.actor
+        if op.writes:
+            with unit_of_work(self.db, who, reason=reason, clock=self.clock) as uow:
+                ctx = OperationContext(uow.conn, self.blobs, who, self.clock, uow)
+                return op.handler(ctx, request)
+        with self.db.read() as conn:
+            return op.handler(OperationContext(conn, self.blobs, who, self.clock), request)
+
+    def put_blob(self, path: str | os.PathLike[str]) -> BlobInfo:
+        return self.blobs.put_file(path)
+
+    def put_stream(self, stream: BinaryIO) -> BlobInfo:
+        return self.blobs.put_stream(stream)
+
+    def get_blob(self, sha256: str, dest: str | os.PathLike[str]) -> BlobInfo:
+        return self.blobs.get_file(sha256, dest)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "backend": self.db.dialect,
+            "metadata": self.db.safe_uri,
+            "artifacts": self.blobs.root,
+        }
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def _storage_options(settings: Settings) -> dict[str, Any] | None:
+    if settings.s3_endpoint_url and settings.resolved_artifact_root.startswith("s3://"):
+        return {"client_kwargs": {"endpoint_url": settings.s3_endpoint_url}}
+    return None
+
+
+def open_local_backend(settings: Settings) -> LocalBackend:
+    """A backend on the database and artifact store in ``settings`` (not a server)."""
+    db = Database(settings.resolved_uri, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    blobs = BlobStore(settings.resolved_artifact_root, storage_options=_storage_options(settings))
+    return LocalBackend(
+        db, blobs, actor=Actor(settings.user), auto_upgrade=settings.backend == BackendKind.sqlite
+    )

@@ -1,0 +1,195 @@
+"""One definition per operation (DESIGN invariant 2).
+
+An area declares each operation once, as a handler function decorated with its HTTP shape,
+its permission and its audit action; the request and response models are read from the
+handler's annotations. Everything else is derived from that one declaration:
+
+* the local backend runs the handler inside a read transaction or a unit of work;
+* the REST server mounts one route per operation;
+* the remote client turns a call into the matching HTTP request;
+* the Python client and the CLI call operations through a backend.
+
+Example::
+
+    ops = OperationSet("tracking")
+
+    @ops.write("POST", "/experiments", permission="experiments:write",
+               audit="experiment.created")
+    def create_experiment(ctx: OperationContext, req: CreateExperiment) -> Experiment: ...
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy import Connection
+
+from modelyard.core.unit_of_work import Actor, Clock, UnitOfWork, system_clock_ms
+from modelyard.errors import InvalidInput
+from modelyard.storage.artifacts import BlobStore
+
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+Req = TypeVar("Req", bound=BaseModel)
+Resp = TypeVar("Resp")
+
+_PATH_PARAM = re.compile(r"{(\w+)}")
+
+
+def invalid_input(exc: ValidationError, what: str) -> InvalidInput:
+    """A pydantic validation error as the domain error users see, naming each bad field."""
+    problems = [
+        f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()
+    ]
+    return InvalidInput(
+        f"invalid {what}: " + "; ".join(problems),
+        details={"errors": [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]},
+    )
+
+
+class Model(BaseModel):
+    """Base of every request and response model.
+
+    NaN and infinities travel as the JSON strings "NaN", "Infinity" and "-Infinity" so
+    metric values round-trip through strict JSON parsers. Building a model from bad values
+    raises ``InvalidInput``, the same error a server answers with.
+    """
+
+    model_config = ConfigDict(ser_json_inf_nan="strings", populate_by_name=True)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise invalid_input(exc, type(self).__name__) from None
+
+
+class Request(Model):
+    """Base of request models: unknown fields are refused, so a typo is an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Done(Model):
+    """Response of an operation that returns nothing but success."""
+
+    ok: bool = True
+
+
+@dataclass
+class OperationContext:
+    """What a handler may touch: the transaction, the blobs, the actor and the clock."""
+
+    conn: Connection
+    blobs: BlobStore
+    actor: Actor
+    clock: Clock = system_clock_ms
+    uow: UnitOfWork | None = None
+
+    def now_ms(self) -> int:
+        return self.clock()
+
+    @property
+    def work(self) -> UnitOfWork:
+        """The unit of work; only mutating operations have one."""
+        if self.uow is None:
+            raise RuntimeError("a read operation tried to change state")
+        return self.uow
+
+
+@dataclass(frozen=True)
+class Operation(Generic[Req, Resp]):
+    """The single declaration of one operation."""
+
+    name: str
+    method: HttpMethod
+    path: str
+    request: type[Req]
+    response: type[Resp]
+    permission: str
+    audit: str | None
+    idempotent: bool
+    summary: str
+    handler: Callable[[OperationContext, Req], Resp] = field(repr=False)
+
+    @property
+    def writes(self) -> bool:
+        return self.audit is not None
+
+    @property
+    def path_params(self) -> tuple[str, ...]:
+        return tuple(_PATH_PARAM.findall(self.path))
+
+    def parse(self, data: dict[str, Any]) -> Req:
+        """Validate raw input (path + query or body) into the request model."""
+        try:
+            return self.request.model_validate(data)
+        except ValidationError as exc:
+            raise invalid_input(exc, f"request for {self.name}") from None
+
+
+class OperationSet:
+    """The operations of one area, in declaration order."""
+
+    def __init__(self, area: str) -> None:
+        self.area = area
+        self.operations: list[Operation[Any, Any]] = []
+
+    def read(
+        self,
+        path: str,
+        *,
+        permission: str,
+        method: HttpMethod = "GET",
+    ) -> Callable[[Callable[[OperationContext, Req], Resp]], Operation[Req, Resp]]:
+        """Declare a read: runs in a read transaction and may be retried freely."""
+        return self._declare(method, path, permission, audit=None, idempotent=True)
+
+    def write(
+        self,
+        method: HttpMethod,
+        path: str,
+        *,
+        permission: str,
+        audit: str,
+        idempotent: bool = False,
+    ) -> Callable[[Callable[[OperationContext, Req], Resp]], Operation[Req, Resp]]:
+        """Declare a change: runs in a unit of work that records ``audit`` for it."""
+        return self._declare(method, path, permission, audit=audit, idempotent=idempotent)
+
+    def _declare(
+        self,
+        method: HttpMethod,
+        path: str,
+        permission: str,
+        *,
+        audit: str | None,
+        idempotent: bool,
+    ) -> Callable[[Callable[[OperationContext, Req], Resp]], Operation[Req, Resp]]:
+        def decorate(fn: Callable[[OperationContext, Req], Resp]) -> Operation[Req, Resp]:
+            hints = typing.get_type_hints(fn)
+            request_type = hints["req"]
+            response_type = hints["return"]
+            missing = set(_PATH_PARAM.findall(path)) - set(request_type.model_fields)
+            if missing:
+                raise TypeError(f"{fn.__name__}: path parameters {missing} not in request")
+            op: Operation[Req, Resp] = Operation(
+                name=f"{self.area}.{fn.__name__}",
+                method=method,
+                path=path,
+                request=request_type,
+                response=response_type,
+                permission=permission,
+                audit=audit,
+                idempotent=idempotent or method in ("GET", "PUT", "DELETE"),
+                summary=(fn.__doc__ or fn.__name__).strip().splitlines()[0],
+                handler=fn,
+            )
+            self.operations.append(op)
+            return op
+
+        return decorate

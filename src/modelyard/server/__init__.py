@@ -1,0 +1,1 @@
+"""The REST server (FastAPI): routes derived from the areas' operations."""

@@ -1,0 +1,182 @@
+"""The REST server: FastAPI app assembled from the areas' operations.
+
+Errors are mapped here once: a ``ModelyardError`` becomes its HTTP status with the body
+``{"error": {"code", "message", "details"}}``; anything else is a bug and answers 500 with
+the same shape (and is logged with its traceback).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import modelyard
+from modelyard.config import Settings
+from modelyard.core.backend import LocalBackend
+from modelyard.errors import InvalidInput, ModelyardError, NotFound, PayloadTooLarge
+from modelyard.server.routes import API_PREFIX, mount_operations
+from modelyard.tracking.operations import OPERATIONS as TRACKING_OPERATIONS
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_BLOBS = API_PREFIX + "/blobs/"
+_CHUNK = 1024 * 1024
+
+
+def error_response(error: ModelyardError) -> JSONResponse:
+    return JSONResponse({"error": error.to_dict()}, status_code=error.http_status)
+
+
+class BodyLimit:
+    """Refuse JSON request bodies over the limit with 413, counting streamed bytes too.
+
+    Blob uploads are exempt: they are streamed to disk, never held in memory.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(_BLOBS):
+            await self.app(scope, receive, send)
+            return
+        too_large = PayloadTooLarge(
+            f"the request body is larger than {self.limit} bytes; send smaller batches "
+            "(or raise MODELYARD_MAX_REQUEST_BYTES on the server)",
+            details={"limit": self.limit},
+        )
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            await error_response(too_large)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise too_large
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _mount_blobs(app: FastAPI, backend: LocalBackend) -> None:
+    blobs = backend.blobs
+
+    @app.head(_BLOBS + "{sha256}", tags=["artifacts"], summary="Whether a blob is stored")
+    def head_blob(sha256: str) -> Response:
+        info = blobs.info(sha256)
+        return Response(headers={"content-length": str(info.size)})
+
+    @app.get(_BLOBS + "{sha256}", tags=["artifacts"], summary="Download a blob")
+    def get_blob(sha256: str) -> StreamingResponse:
+        info = blobs.info(sha256)
+        stream = blobs.open(sha256)
+
+        def chunks() -> Any:
+            with stream:
+                while chunk := stream.read(_CHUNK):
+                    yield chunk
+
+        return StreamingResponse(
+            chunks(),
+            media_type="application/octet-stream",
+            headers={"content-length": str(info.size)},
+        )
+
+    @app.put(_BLOBS + "{sha256}", tags=["artifacts"], summary="Upload a blob by its SHA-256")
+    async def put_blob(sha256: str, request: Request) -> dict[str, Any]:
+        # Spool to a temporary file so a large upload never sits in memory.
+        fd, tmp = tempfile.mkstemp(prefix="modelyard-upload-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                async for chunk in request.stream():
+                    out.write(chunk)
+            info = await run_in_threadpool(blobs.put_file, tmp)
+        finally:
+            os.unlink(tmp)
+        if info.sha256 != sha256:
+            raise InvalidInput(
+                f"uploaded content hashes to {info.sha256}, not {sha256}: the upload was "
+                "corrupted or sent to the wrong address"
+            )
+        return {"sha256": info.sha256, "size": info.size}
+
+
+def create_app(backend: LocalBackend, settings: Settings) -> FastAPI:
+    """The FastAPI application serving ``backend``."""
+    app = FastAPI(
+        title="Modelyard",
+        version=modelyard.__version__,
+        description="Self-hosted MLOps: tracking, registry, pipelines, serving, monitoring.",
+    )
+
+    @app.exception_handler(ModelyardError)
+    async def _domain_error(_request: Request, exc: ModelyardError) -> JSONResponse:
+        if exc.http_status >= 500 and type(exc) is ModelyardError:
+            log.error("internal error: %s", exc.message, exc_info=exc)
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(InvalidInput(f"invalid request: {exc.errors()}"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            return error_response(
+                NotFound(f"no route {request.method} {request.url.path}; see /docs")
+            )
+        body = {"code": "http_error", "message": str(exc.detail), "details": {}}
+        return JSONResponse({"error": body}, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _bug(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error (a bug in Modelyard)")
+        body = {
+            "code": "internal",
+            "message": f"internal error ({type(exc).__name__}); this is a bug, please report it",
+            "details": {},
+        }
+        return JSONResponse({"error": body}, status_code=500)
+
+    @app.get("/healthz", tags=["health"], summary="The process is up")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="The store can be reached")
+    def readyz() -> JSONResponse:
+        try:
+            with backend.db.read() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.get(API_PREFIX + "/server-info", tags=["health"], summary="Version and backend")
+    def server_info() -> dict[str, Any]:
+        return {"version": modelyard.__version__, "store": backend.db.dialect}
+
+    mount_operations(app, TRACKING_OPERATIONS, backend)
+    _mount_blobs(app, backend)
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    return app

@@ -1,0 +1,120 @@
+"""Connections to the metadata database: SQLite (embedded) or PostgreSQL.
+
+SQLite runs in WAL mode so readers never block the writer, and every write transaction
+starts with ``BEGIN IMMEDIATE``: a writer takes the write lock up front and waits on the
+busy timeout, instead of upgrading a read lock mid-transaction and failing with "database
+is locked" when another process got there first.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.pool import NullPool
+
+from modelyard.errors import BackendUnavailable, InvalidInput
+
+log = logging.getLogger(__name__)
+
+_WRITE = "modelyard_write"
+
+
+def normalize_db_url(uri: str) -> str:
+    """Map the user-facing URI onto the SQLAlchemy URL with our chosen driver."""
+    if uri.startswith("postgres://"):
+        return "postgresql+psycopg://" + uri.removeprefix("postgres://")
+    if uri.startswith("postgresql://"):
+        return "postgresql+psycopg://" + uri.removeprefix("postgresql://")
+    if uri.startswith(("postgresql+psycopg://", "sqlite:")):
+        return uri
+    raise InvalidInput(
+        f"'{uri}' is not a database URI: use sqlite:///path or postgresql://user@host/db"
+    )
+
+
+class Database:
+    """An engine plus the two ways we use it: read transactions and write transactions."""
+
+    def __init__(self, uri: str, *, busy_timeout_ms: int = 60_000) -> None:
+        self.uri = uri
+        url = normalize_db_url(uri)
+        self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
+        self.engine: Engine = (
+            self._sqlite_engine(url, busy_timeout_ms)
+            if self.dialect == "sqlite"
+            else create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        )
+
+    @staticmethod
+    def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
+        path = url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            # A fresh connection per checkout would re-run the pragmas; a small pool keeps
+            # them, and SQLite connections are cheap to hold.
+            connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
+            poolclass=None if path != ":memory:" else NullPool,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Take transaction control away from pysqlite so BEGIN IMMEDIATE is ours to emit.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            # NORMAL in WAL mode survives a process crash (SIGKILL); only an OS crash or
+            # power loss can drop the last transactions, which FULL would pay for on every
+            # commit.
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            write = conn.get_execution_options().get(_WRITE, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: committed on success, rolled back on any exception."""
+        with self._connect() as conn:
+            conn = conn.execution_options(**{_WRITE: True})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction (a consistent snapshot; never blocks writers)."""
+        with self._connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        from sqlalchemy.exc import OperationalError
+
+        try:
+            conn = self.engine.connect()
+        except OperationalError as exc:
+            raise BackendUnavailable(
+                f"cannot open the metadata database {self.safe_uri}: {exc.orig}",
+            ) from exc
+        with conn:
+            yield conn
+
+    @property
+    def safe_uri(self) -> str:
+        """The URI with any password masked, for messages and `modelyard config`."""
+        return str(self.engine.url.render_as_string(hide_password=True))
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,193 @@
+"""The metadata schema as SQLAlchemy Core tables.
+
+The migrations in ``migrations/versions`` create exactly this schema; a test compares the two
+and a checked-in dump pins it, so a change here without a migration fails CI.
+
+Times are epoch milliseconds (BIGINT): portable across SQLite and PostgreSQL and cheap to
+compare in filters. Metric values keep NaN in a separate flag because SQLite stores a NaN
+REAL as NULL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+ID = String(32)
+KEY = String(250)
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("workspace", String(64), ForeignKey("workspaces.name"), nullable=False),
+    Column("name", String(250), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("tags", JSON, nullable=False),
+    Column("lifecycle", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("workspace", "name"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("experiment_id", ID, ForeignKey("experiments.id"), nullable=False),
+    Column("name", String(250), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger, nullable=True),
+    Column("user", String(250), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("parent_run_id", ID, ForeignKey("runs.id"), nullable=True),
+    Column("source_commit", String(64), nullable=True),
+    Column("source_dirty", Boolean, nullable=True),
+    Column("source_entry_point", String(1000), nullable=True),
+    Column("environment_hash", String(64), nullable=True),
+    Column("failure", Text, nullable=True),
+    Column("lifecycle", String(16), nullable=False),
+    Index(None, "experiment_id", "start_time"),
+    Index(None, "parent_run_id"),
+)
+
+run_params = Table(
+    "run_params",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+    Index(None, "key", "value"),
+)
+
+run_tags = Table(
+    "run_tags",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+    Index(None, "key"),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", Integer().with_variant(BigInteger, "postgresql"), primary_key=True),
+    Column("run_id", ID, ForeignKey("runs.id"), nullable=False),
+    Column("key", KEY, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("is_nan", Boolean, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Index(None, "run_id", "key", "step"),
+)
+
+# One row per (run, key): the value with the highest (step, timestamp). Search filters and
+# sorts on this table so a search never scans the full metric history.
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Float, nullable=False),
+    Column("is_nan", Boolean, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Index(None, "key", "value"),
+)
+
+run_inputs = Table(
+    "run_inputs",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
+    Column("name", String(250), primary_key=True),
+    Column("digest", String(64), primary_key=True),
+    Column("source", String(1000), nullable=True),
+    Column("schema", JSON, nullable=True),
+    Column("row_count", BigInteger, nullable=True),
+    Column("context", String(64), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+run_artifacts = Table(
+    "run_artifacts",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
+    Column("path", String(1000), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Append-only, hash-chained (DESIGN invariant 3). ``seq`` orders the chain.
+audit_records = Table(
+    "audit_records",
+    metadata,
+    Column("seq", Integer().with_variant(BigInteger, "postgresql"), primary_key=True),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(250), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("target_kind", String(64), nullable=False),
+    Column("target_id", String(250), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index(None, "target_kind", "target_id"),
+)
+
+# A single row holding the chain's tip; writers lock it so the chain stays linear under
+# concurrent transactions (SQLite serialises writers anyway; PostgreSQL needs the row lock).
+audit_chain_head = Table(
+    "audit_chain_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# Transactional outbox: lifecycle events committed with the change they describe.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("seq", Integer().with_variant(BigInteger, "postgresql"), primary_key=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("type", String(100), nullable=False),
+    Column("subject", String(250), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("delivered_at", BigInteger, nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Index(None, "delivered_at"),
+)

@@ -1,0 +1,147 @@
+"""Fixtures shared by every test: a fresh store per test, real servers on free ports."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from modelyard.config import Settings
+from modelyard.core.backend import LocalBackend, open_local_backend
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    """Settings for an embedded store under ``tmp_path`` (never the user's ./.modelyard)."""
+    values: dict[str, object] = {
+        "uri": f"sqlite:///{tmp_path / 'store' / 'modelyard.db'}",
+        "artifact_root": str(tmp_path / "store" / "artifacts"),
+        "home": tmp_path / ".modelyard",
+        "user": "tester",
+        "metric_flush_seconds": 0.05,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+class ServerThread:
+    """A real uvicorn server on 127.0.0.1:<free port>, stopped when the block ends."""
+
+    def __init__(self, backend: LocalBackend, settings: Settings) -> None:
+        import uvicorn
+
+        from modelyard.server.app import create_app
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            create_app(backend, settings), host="127.0.0.1", port=self.port, log_level="warning"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@contextmanager
+def running_server(settings: Settings) -> Iterator[tuple[ServerThread, LocalBackend]]:
+    backend = open_local_backend(settings)
+    try:
+        with ServerThread(backend, settings) as server:
+            yield server, backend
+    finally:
+        backend.close()
+
+
+def _postgres_reachable(url: str) -> str | None:
+    from modelyard.storage.db.database import normalize_db_url
+
+    try:
+        engine = create_engine(normalize_db_url(url), connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> str:
+    """The PostgreSQL server for tests; skipped with the reason outside CI, failed in CI."""
+    url = os.environ.get("MODELYARD_TEST_POSTGRES_URL", "")
+    if not url:
+        if IN_CI:
+            pytest.fail("CI must set MODELYARD_TEST_POSTGRES_URL (.ci/run does)")
+        url = DEFAULT_PG_URL
+    problem = _postgres_reachable(url)
+    if problem:
+        message = f"PostgreSQL at {url} is unreachable ({problem}); set MODELYARD_TEST_POSTGRES_URL"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A database of its own for this test session, dropped at the end."""
+    from sqlalchemy.engine import make_url
+
+    from modelyard.storage.db.database import normalize_db_url
+
+    base = make_url(normalize_db_url(postgres_server_url))
+    name = f"modelyard_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def reset_postgres(url: str) -> None:
+    """Empty every Modelyard table (keeping the schema), so each test starts clean."""
+    from modelyard.storage.db.database import normalize_db_url
+    from modelyard.storage.db.tables import metadata
+
+    engine = create_engine(normalize_db_url(url))
+    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    with engine.begin() as conn:
+        if conn.execute(text("SELECT to_regclass('public.runs')")).scalar() is not None:
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            conn.execute(
+                text("INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, :h)"),
+                {"h": "0" * 64},
+            )
+    engine.dispose()
