@@ -10,7 +10,9 @@ import typer
 from modelyard.cli.connection import open_client
 from modelyard.cli.output import format_time, print_json, print_table, user_errors
 
-app = typer.Typer(help="List and download run artifacts.", no_args_is_help=True)
+app = typer.Typer(
+    help="List and download run artifacts.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 @app.command("list")

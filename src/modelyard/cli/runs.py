@@ -12,7 +12,9 @@ from modelyard.cli.output import format_time, print_json, print_mapping, print_t
 if TYPE_CHECKING:
     from modelyard.tracking.models import Run, RunPage
 
-app = typer.Typer(help="List, show, search and delete runs.", no_args_is_help=True)
+app = typer.Typer(
+    help="List, show, search and delete runs.", no_args_is_help=True, rich_markup_mode=None
+)
 
 ExperimentOption = Annotated[
     list[str] | None,

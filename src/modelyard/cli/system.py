@@ -8,7 +8,9 @@ import typer
 
 from modelyard.cli.output import print_json, print_mapping, user_errors
 
-db_app = typer.Typer(help="Manage the metadata database schema.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="Manage the metadata database schema.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 def server(
