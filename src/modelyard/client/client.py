@@ -208,7 +208,7 @@ class Client:
         """Log metrics, params and tags in one call and one transaction."""
         request = LogBatch(
             run_id=run_id,
-            metrics=[m if isinstance(m, Metric) else Metric(**m) for m in metrics],
+            metrics=list(metrics),  # dicts are validated into Metric
             params={k: str(v) for k, v in (params or {}).items()},
             tags={k: str(v) for k, v in (tags or {}).items()},
         )
@@ -224,7 +224,7 @@ class Client:
         timestamp: int | None = None,
     ) -> None:
         self.log_batch(
-            run_id, metrics=[Metric(key=key, value=value, step=step, timestamp=timestamp)]
+            run_id, metrics=[{"key": key, "value": value, "step": step, "timestamp": timestamp}]
         )
 
     def log_param(self, run_id: str, key: str, value: Any) -> None:

@@ -55,23 +55,27 @@ class Model(BaseModel):
     """Base of every request and response model.
 
     NaN and infinities travel as the JSON strings "NaN", "Infinity" and "-Infinity" so
-    metric values round-trip through strict JSON parsers. Building a model from bad values
-    raises ``InvalidInput``, the same error a server answers with.
+    metric values round-trip through strict JSON parsers.
     """
 
     model_config = ConfigDict(ser_json_inf_nan="strings", populate_by_name=True)
+
+
+class Request(Model):
+    """Base of request models: unknown fields are refused, so a typo is an error.
+
+    Building a request from bad values raises ``InvalidInput`` naming each bad field, the
+    same error a server answers with. (Only top-level requests do this: pydantic would call
+    a custom ``__init__`` for every nested model too, losing the field path.)
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
     def __init__(self, **data: Any) -> None:
         try:
             super().__init__(**data)
         except ValidationError as exc:
             raise invalid_input(exc, type(self).__name__) from None
-
-
-class Request(Model):
-    """Base of request models: unknown fields are refused, so a typo is an error."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class Done(Model):
