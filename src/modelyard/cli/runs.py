@@ -60,7 +60,12 @@ def _search(
     page_token: str | None,
     as_json: bool,
 ) -> None:
+    from modelyard.tracking.filter import parse_filter, parse_order_by
+
     with user_errors():
+        # Check the expression first: a malformed filter is an error even on an empty store.
+        parse_filter(filter)
+        parse_order_by(order_by)
         client = open_client()
         ids = resolve_experiment_ids(client, experiment)
         if not ids:
@@ -75,7 +80,9 @@ def _search(
 @app.command("list")
 def list_runs(
     experiment: ExperimentOption = None,
-    max_results: Annotated[int, typer.Option("--max-results", "-n", help="Page size.")] = 50,
+    max_results: Annotated[
+        int, typer.Option("--max-results", "-n", help="Page size.", min=1, max=10_000)
+    ] = 50,
     page_token: Annotated[str | None, typer.Option(help="Continue a listing.")] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -97,7 +104,9 @@ def search_runs(
         list[str] | None,
         typer.Option("--order-by", "-o", help="e.g. 'metrics.acc DESC'; repeatable."),
     ] = None,
-    max_results: Annotated[int, typer.Option("--max-results", "-n", help="Page size.")] = 50,
+    max_results: Annotated[
+        int, typer.Option("--max-results", "-n", help="Page size.", min=1, max=10_000)
+    ] = 50,
     page_token: Annotated[str | None, typer.Option(help="Continue a search.")] = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -7,6 +7,7 @@ the same shape (and is logged with its traceback).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import tempfile
@@ -105,20 +106,23 @@ def _mount_blobs(app: FastAPI, backend: LocalBackend) -> None:
 
     @app.put(_BLOBS + "{sha256}", tags=["artifacts"], summary="Upload a blob by its SHA-256")
     async def put_blob(sha256: str, request: Request) -> dict[str, Any]:
-        # Spool to a temporary file so a large upload never sits in memory.
+        # Spool to a temporary file so a large upload never sits in memory, hashing as it
+        # arrives: content that does not match its address is refused before it is stored.
         fd, tmp = tempfile.mkstemp(prefix="modelyard-upload-")
+        digest = hashlib.sha256()
         try:
             with os.fdopen(fd, "wb") as out:
                 async for chunk in request.stream():
+                    digest.update(chunk)
                     out.write(chunk)
+            if digest.hexdigest() != sha256:
+                raise InvalidInput(
+                    f"uploaded content hashes to {digest.hexdigest()}, not {sha256}: the upload "
+                    "was corrupted or sent to the wrong address"
+                )
             info = await run_in_threadpool(blobs.put_file, tmp)
         finally:
             os.unlink(tmp)
-        if info.sha256 != sha256:
-            raise InvalidInput(
-                f"uploaded content hashes to {info.sha256}, not {sha256}: the upload was "
-                "corrupted or sent to the wrong address"
-            )
         return {"sha256": info.sha256, "size": info.size}
 
 

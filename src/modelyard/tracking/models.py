@@ -43,7 +43,10 @@ class RunStatus(StrEnum):
 def validate_key(key: str, kind: str = "key") -> str:
     """Check a metric, param or tag key; the message says what is allowed."""
     if not key or len(key) > MAX_KEY_LENGTH:
-        raise InvalidInput(f"invalid {kind} '{key}': must be 1 to {MAX_KEY_LENGTH} characters")
+        raise InvalidInput(
+            f"invalid {kind} '{key}': must be 1 to {MAX_KEY_LENGTH} characters",
+            details={"key": key},
+        )
     if not _KEY.match(key):
         raise InvalidInput(
             f"invalid {kind} '{key}': use only letters, digits, spaces and _ - . / :",
