@@ -190,3 +190,11 @@ def test_deleted_run_disappears(client: Client, experiment_id: str) -> None:
     assert [r.id for r in client.search_runs([experiment_id]).runs] == [keep.id]
     deleted = client.search_runs([experiment_id], include_deleted=True).runs
     assert {r.id for r in deleted} == {keep.id, gone.id}
+
+
+def test_step_must_fit_64_bits(client: Client, experiment_id: str) -> None:
+    run = client.create_run(experiment_id)
+    with pytest.raises(InvalidInput, match="step"):
+        client.log_metric(run.id, "m", 1.0, step=2**70)
+    client.log_metric(run.id, "m", 2.0, step=2**63 - 1)
+    assert client.get_run(run.id).metrics == {"m": 2.0}

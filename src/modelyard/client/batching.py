@@ -22,10 +22,10 @@ Send = Callable[[str, list[Metric]], None]
 
 
 def _is_refusal(exc: BaseException) -> bool:
-    """True when the store refused the data itself (retrying cannot help)."""
-    from modelyard.errors import BackendUnavailable, ModelyardError
+    """True unless the store was unreachable: anything else would fail again on a retry."""
+    from modelyard.errors import BackendUnavailable
 
-    return isinstance(exc, ModelyardError) and not isinstance(exc, BackendUnavailable)
+    return not isinstance(exc, BackendUnavailable)
 
 
 class MetricBuffer:
@@ -66,10 +66,8 @@ class MetricBuffer:
             try:
                 self._send_pending()
             except Exception as exc:
-                # Kept for the next flush() to raise; metrics stay queued for a retry.
-                log.warning("sending metrics failed; will retry: %s", exc)
-                with self._lock:
-                    self._error = exc
+                # The error is kept for the next flush(); unsent metrics stay queued.
+                log.warning("sending metrics failed: %s", exc)
                 time.sleep(min(self._flush_seconds, 1.0))
 
     def _send_pending(self) -> None:
@@ -90,12 +88,16 @@ class MetricBuffer:
                 try:
                     self._send(run_id, chunk)
                 except BaseException as exc:
-                    # A refused chunk (bad run id, bad value) will be refused again: drop it
-                    # and report it. Anything else (server down) keeps the chunk for a retry.
+                    # A refused chunk (bad run id, bad value) would be refused again and block
+                    # everything behind it: drop it and report it. An unreachable store keeps
+                    # the chunk for a retry.
                     retry_from = n + 1 if _is_refusal(exc) else n
                     unsent = [(r, m) for r, c in chunks[retry_from:] for m in c]
                     with self._lock:
                         self._pending = unsent + self._pending
+                        # Recorded with the re-queue, so a flush() never sees one without
+                        # the other.
+                        self._error = exc
                     if retry_from > n:
                         log.error("dropped %d metrics of run %s: %s", len(chunk), run_id, exc)
                     raise

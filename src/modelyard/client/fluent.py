@@ -21,7 +21,14 @@ from modelyard.client.batching import MetricBuffer
 from modelyard.client.client import Client
 from modelyard.config import Settings, get_settings
 from modelyard.errors import InvalidInput
-from modelyard.tracking.models import Artifact, Metric, Run, RunStatus, validate_key
+from modelyard.tracking.models import (
+    Artifact,
+    Metric,
+    Run,
+    RunStatus,
+    check_step,
+    validate_key,
+)
 
 DEFAULT_EXPERIMENT = "Default"
 
@@ -93,7 +100,7 @@ class _Session:
         metric = Metric.model_construct(
             key=key,
             value=float(value),
-            step=step,
+            step=check_step(step, key),
             timestamp=timestamp if timestamp is not None else time.time_ns() // 1_000_000,
         )
         self.buffer.add(self.active_run_id(), metric)

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from modelyard.storage.db.tables import audit_records
+from modelyard.storage.db.tables import audit_chain_head, audit_records
 
 GENESIS_HASH = "0" * 64
 
@@ -67,6 +67,24 @@ def verify_records(rows: Iterable[dict[str, Any]]) -> ChainReport:
 
 
 def verify_chain(conn: Connection) -> ChainReport:
-    """Walk the whole audit log in order and report the first tampered record, if any."""
-    rows = conn.execute(select(audit_records).order_by(audit_records.c.seq)).mappings()
-    return verify_records(dict(r) for r in rows)
+    """Walk the whole audit log in order and report the first tampered record, if any.
+
+    The walk alone cannot see records removed from the end, so the last record must also be
+    the tip that writers advanced (``audit_chain_head``).
+    """
+    rows = [
+        dict(r)
+        for r in conn.execute(select(audit_records).order_by(audit_records.c.seq)).mappings()
+    ]
+    report = verify_records(rows)
+    if not report.ok:
+        return report
+    tip = conn.execute(
+        select(audit_chain_head.c.seq, audit_chain_head.c.hash).where(audit_chain_head.c.id == 1)
+    ).one()
+    last_seq, last_hash = (rows[-1]["seq"], rows[-1]["hash"]) if rows else (0, GENESIS_HASH)
+    if (tip.seq, tip.hash) != (last_seq, last_hash):
+        return ChainReport(
+            report.checked, last_seq + 1, f"records after seq {last_seq} are missing"
+        )
+    return report

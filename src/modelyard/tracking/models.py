@@ -80,13 +80,27 @@ TagValue = Annotated[str, Field(max_length=MAX_TAG_VALUE_LENGTH)]
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+
+
+def check_step(step: int, key: str) -> int:
+    """A metric step must be an integer that fits the store's 64-bit column."""
+    if isinstance(step, bool) or not isinstance(step, int) or not INT64_MIN <= step <= INT64_MAX:
+        raise InvalidInput(
+            f"metric '{key}': step must be an integer between {INT64_MIN} and {INT64_MAX}, "
+            f"got {step!r}"
+        )
+    return step
+
+
 class Metric(Model):
     """One metric measurement. ``timestamp`` is epoch milliseconds."""
 
     key: MetricKey
     value: float
-    step: int = 0
-    timestamp: int | None = None
+    step: Int64 = 0
+    timestamp: Int64 | None = None
 
     @field_validator("value", mode="before")
     @classmethod

@@ -89,14 +89,27 @@ class Database:
         """A write transaction: committed on success, rolled back on any exception."""
         with self._connect() as conn:
             conn = conn.execution_options(**{_WRITE: True})
-            with conn.begin():
+            with self._unavailable_on_operational_error(), conn.begin():
                 yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction (a consistent snapshot; never blocks writers)."""
-        with self._connect() as conn, conn.begin():
+        with self._connect() as conn, self._unavailable_on_operational_error(), conn.begin():
             yield conn
+
+    @contextmanager
+    def _unavailable_on_operational_error(self) -> Iterator[None]:
+        """A lost connection, a lock wait past the busy timeout: the store, not the request,
+        failed, and the same request may succeed later."""
+        from sqlalchemy.exc import OperationalError
+
+        try:
+            yield
+        except OperationalError as exc:
+            raise BackendUnavailable(
+                f"the metadata database {self.safe_uri} failed: {exc.orig}; retry later"
+            ) from exc
 
     @contextmanager
     def _connect(self) -> Iterator[Connection]:
