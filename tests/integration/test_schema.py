@@ -128,3 +128,35 @@ def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     db.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_upgrade_from_the_previous_schema_keeps_data(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if backend == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+        with Database(url).write() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    else:
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    db = Database(url)
+    assert upgrade(db, "0001") == (None, "0001")
+    with db.write() as conn:
+        conn.execute(text("INSERT INTO workspaces (name, created_at) VALUES ('default', 1)"))
+        conn.execute(
+            text(
+                "INSERT INTO experiments (id, workspace, name, tags, lifecycle, created_at,"
+                " updated_at) VALUES ('e1', 'default', 'old', '{}', 'active', 1, 1)"
+            )
+        )
+    with pytest.raises(Conflict, match="modelyard db upgrade"):
+        ensure_schema(db, auto_upgrade=False)
+    assert upgrade(db) == ("0001", HEAD_REVISION)
+    with db.read() as conn:
+        assert conn.execute(text("SELECT name FROM experiments")).scalars().all() == ["old"]
+        assert inspect(conn).has_table("environments")
+    db.dispose()
+    if backend == "postgresql":
+        reset_postgres(url)

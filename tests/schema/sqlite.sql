@@ -28,6 +28,21 @@ CREATE TABLE audit_records (
 	CONSTRAINT pk_audit_records PRIMARY KEY (seq)
 );
 
+-- table environments
+CREATE TABLE environments (
+	name VARCHAR(250) NOT NULL, 
+	version INTEGER NOT NULL, 
+	hash VARCHAR(64) NOT NULL, 
+	python VARCHAR(32) NOT NULL, 
+	requirements JSON NOT NULL, 
+	lock JSON NOT NULL, 
+	source VARCHAR(16) NOT NULL, 
+	description TEXT, 
+	created_at BIGINT NOT NULL, 
+	created_by VARCHAR(250) NOT NULL, 
+	CONSTRAINT pk_environments PRIMARY KEY (name, version)
+);
+
 -- table experiments
 CREATE TABLE experiments (
 	id VARCHAR(32) NOT NULL, 
@@ -55,6 +70,18 @@ CREATE TABLE latest_metrics (
 	CONSTRAINT fk_latest_metrics_run_id_runs FOREIGN KEY(run_id) REFERENCES runs (id)
 );
 
+-- table lineage_edges
+CREATE TABLE lineage_edges (
+	id INTEGER NOT NULL, 
+	src_kind VARCHAR(32) NOT NULL, 
+	src_id VARCHAR(250) NOT NULL, 
+	dst_kind VARCHAR(32) NOT NULL, 
+	dst_id VARCHAR(250) NOT NULL, 
+	role VARCHAR(250) NOT NULL, 
+	created_at BIGINT NOT NULL, 
+	CONSTRAINT pk_lineage_edges PRIMARY KEY (id)
+);
+
 -- table metrics
 CREATE TABLE metrics (
 	id INTEGER NOT NULL, 
@@ -80,6 +107,27 @@ CREATE TABLE outbox (
 	attempts INTEGER NOT NULL, 
 	CONSTRAINT pk_outbox PRIMARY KEY (seq), 
 	CONSTRAINT uq_outbox_event_id UNIQUE (event_id)
+);
+
+-- table pipeline_definitions
+CREATE TABLE pipeline_definitions (
+	name VARCHAR(250) NOT NULL, 
+	hash VARCHAR(64) NOT NULL, 
+	definition JSON NOT NULL, 
+	source VARCHAR(1000), 
+	created_at BIGINT NOT NULL, 
+	CONSTRAINT pk_pipeline_definitions PRIMARY KEY (name, hash)
+);
+
+-- table pipeline_runs
+CREATE TABLE pipeline_runs (
+	run_id VARCHAR(32) NOT NULL, 
+	pipeline VARCHAR(250) NOT NULL, 
+	definition_hash VARCHAR(64) NOT NULL, 
+	params JSON NOT NULL, 
+	executor VARCHAR(250) NOT NULL, 
+	CONSTRAINT pk_pipeline_runs PRIMARY KEY (run_id), 
+	CONSTRAINT fk_pipeline_runs_run_id_runs FOREIGN KEY(run_id) REFERENCES runs (id)
 );
 
 -- table run_artifacts
@@ -147,6 +195,43 @@ CREATE TABLE runs (
 	CONSTRAINT fk_runs_parent_run_id_runs FOREIGN KEY(parent_run_id) REFERENCES runs (id)
 );
 
+-- table schedules
+CREATE TABLE schedules (
+	name VARCHAR(250) NOT NULL, 
+	pipeline_ref VARCHAR(1000) NOT NULL, 
+	params JSON NOT NULL, 
+	cron VARCHAR(100) NOT NULL, 
+	executor VARCHAR(250) NOT NULL, 
+	enabled BOOLEAN NOT NULL, 
+	next_run_at BIGINT NOT NULL, 
+	last_run_at BIGINT, 
+	last_run_id VARCHAR(32), 
+	last_error TEXT, 
+	created_at BIGINT NOT NULL, 
+	CONSTRAINT pk_schedules PRIMARY KEY (name)
+);
+
+-- table step_runs
+CREATE TABLE step_runs (
+	run_id VARCHAR(32) NOT NULL, 
+	pipeline_run_id VARCHAR(32) NOT NULL, 
+	step VARCHAR(250) NOT NULL, 
+	status VARCHAR(16) NOT NULL, 
+	cache_key VARCHAR(64), 
+	key_parts JSON, 
+	cache_hit BOOLEAN NOT NULL, 
+	cached_from VARCHAR(32), 
+	cache_reason TEXT, 
+	attempts INTEGER NOT NULL, 
+	environment_hash VARCHAR(64), 
+	outputs JSON NOT NULL, 
+	started_at BIGINT, 
+	ended_at BIGINT, 
+	CONSTRAINT pk_step_runs PRIMARY KEY (run_id), 
+	CONSTRAINT fk_step_runs_pipeline_run_id_runs FOREIGN KEY(pipeline_run_id) REFERENCES runs (id), 
+	CONSTRAINT fk_step_runs_run_id_runs FOREIGN KEY(run_id) REFERENCES runs (id)
+);
+
 -- table workspaces
 CREATE TABLE workspaces (
 	name VARCHAR(64) NOT NULL, 
@@ -157,14 +242,26 @@ CREATE TABLE workspaces (
 -- index ix_audit_records_target_kind_target_id
 CREATE INDEX ix_audit_records_target_kind_target_id ON audit_records (target_kind, target_id);
 
+-- index ix_environments_hash
+CREATE INDEX ix_environments_hash ON environments (hash);
+
 -- index ix_latest_metrics_key_value
 CREATE INDEX ix_latest_metrics_key_value ON latest_metrics ("key", value);
+
+-- index ix_lineage_edges_dst_kind_dst_id
+CREATE INDEX ix_lineage_edges_dst_kind_dst_id ON lineage_edges (dst_kind, dst_id);
+
+-- index ix_lineage_edges_src_kind_src_id
+CREATE INDEX ix_lineage_edges_src_kind_src_id ON lineage_edges (src_kind, src_id);
 
 -- index ix_metrics_run_id_key_step
 CREATE INDEX ix_metrics_run_id_key_step ON metrics (run_id, "key", step);
 
 -- index ix_outbox_delivered_at
 CREATE INDEX ix_outbox_delivered_at ON outbox (delivered_at);
+
+-- index ix_pipeline_runs_pipeline
+CREATE INDEX ix_pipeline_runs_pipeline ON pipeline_runs (pipeline);
 
 -- index ix_run_params_key_value
 CREATE INDEX ix_run_params_key_value ON run_params ("key", value);
@@ -177,3 +274,15 @@ CREATE INDEX ix_runs_experiment_id_start_time ON runs (experiment_id, start_time
 
 -- index ix_runs_parent_run_id
 CREATE INDEX ix_runs_parent_run_id ON runs (parent_run_id);
+
+-- index ix_schedules_enabled_next_run_at
+CREATE INDEX ix_schedules_enabled_next_run_at ON schedules (enabled, next_run_at);
+
+-- index ix_step_runs_cache_key
+CREATE INDEX ix_step_runs_cache_key ON step_runs (cache_key);
+
+-- index ix_step_runs_pipeline_run_id
+CREATE INDEX ix_step_runs_pipeline_run_id ON step_runs (pipeline_run_id);
+
+-- index ix_step_runs_step
+CREATE INDEX ix_step_runs_step ON step_runs (step);

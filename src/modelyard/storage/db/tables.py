@@ -191,3 +191,97 @@ outbox = Table(
     Column("attempts", Integer, nullable=False),
     Index(None, "delivered_at"),
 )
+
+# Environments (C2): each named version is immutable; the hash of its resolved
+# specification identifies it everywhere (runs, step runs, model versions).
+environments = Table(
+    "environments",
+    metadata,
+    Column("name", String(250), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("hash", String(64), nullable=False),
+    Column("python", String(32), nullable=False),
+    Column("requirements", JSON, nullable=False),
+    Column("lock", JSON, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(250), nullable=False),
+    Index(None, "hash"),
+)
+
+# Pipelines (C1): the definition a run used, by content hash.
+pipeline_definitions = Table(
+    "pipeline_definitions",
+    metadata,
+    Column("name", String(250), primary_key=True),
+    Column("hash", String(64), primary_key=True),
+    Column("definition", JSON, nullable=False),
+    Column("source", String(1000), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
+    Column("pipeline", String(250), nullable=False),
+    Column("definition_hash", String(64), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("executor", String(250), nullable=False),
+    Index(None, "pipeline"),
+)
+
+step_runs = Table(
+    "step_runs",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
+    Column("pipeline_run_id", ID, ForeignKey("runs.id"), nullable=False),
+    Column("step", String(250), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("cache_key", String(64), nullable=True),
+    Column("key_parts", JSON, nullable=True),
+    Column("cache_hit", Boolean, nullable=False),
+    Column("cached_from", ID, nullable=True),
+    Column("cache_reason", Text, nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("environment_hash", String(64), nullable=True),
+    Column("outputs", JSON, nullable=False),
+    Column("started_at", BigInteger, nullable=True),
+    Column("ended_at", BigInteger, nullable=True),
+    Index(None, "cache_key"),
+    Index(None, "pipeline_run_id"),
+    Index(None, "step"),
+)
+
+# Lineage: artifact -> step run -> artifact (and any other kinds later areas add).
+lineage_edges = Table(
+    "lineage_edges",
+    metadata,
+    Column("id", Integer().with_variant(BigInteger, "postgresql"), primary_key=True),
+    Column("src_kind", String(32), nullable=False),
+    Column("src_id", String(250), nullable=False),
+    Column("dst_kind", String(32), nullable=False),
+    Column("dst_id", String(250), nullable=False),
+    Column("role", String(250), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "src_kind", "src_id"),
+    Index(None, "dst_kind", "dst_id"),
+)
+
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("name", String(250), primary_key=True),
+    Column("pipeline_ref", String(1000), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("cron", String(100), nullable=False),
+    Column("executor", String(250), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("next_run_at", BigInteger, nullable=False),
+    Column("last_run_at", BigInteger, nullable=True),
+    Column("last_run_id", ID, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "enabled", "next_run_at"),
+)

@@ -1,0 +1,1 @@
+"""Reusable environments: declared, resolved, hashed, materialized with uv (C2)."""

@@ -1,0 +1,1 @@
+"""Reproducible pipelines: steps, DAGs, caching, executors and lineage (C1)."""
