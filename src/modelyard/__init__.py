@@ -33,12 +33,20 @@ _EXPORTS = {
     "RunStatus": "modelyard.tracking.models",
     "Experiment": "modelyard.tracking.models",
     "ModelyardError": "modelyard.errors",
+    "step": "modelyard.pipelines.dsl",
+    "pipeline": "modelyard.pipelines.dsl",
+    "file": "modelyard.pipelines.dsl",
+    "folder": "modelyard.pipelines.dsl",
+    "run_pipeline": "modelyard.client.pipelines",
+    "register_materializer": "modelyard.pipelines.materializers",
+    "Materializer": "modelyard.pipelines.materializers",
 }
 
 __all__ = [
     "ActiveRun",
     "Client",
     "Experiment",
+    "Materializer",
     "Metric",
     "ModelyardError",
     "Run",
@@ -47,7 +55,9 @@ __all__ = [
     "active_run",
     "connect",
     "end_run",
+    "file",
     "flush",
+    "folder",
     "log_artifact",
     "log_artifacts",
     "log_input",
@@ -55,9 +65,13 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "pipeline",
+    "register_materializer",
+    "run_pipeline",
     "set_tag",
     "set_tags",
     "start_run",
+    "step",
 ]
 
 if TYPE_CHECKING:
@@ -79,7 +93,10 @@ if TYPE_CHECKING:
         set_tags,
         start_run,
     )
+    from modelyard.client.pipelines import run_pipeline
     from modelyard.errors import ModelyardError
+    from modelyard.pipelines.dsl import file, folder, pipeline, step
+    from modelyard.pipelines.materializers import Materializer, register_materializer
     from modelyard.tracking.models import Experiment, Metric, Run, RunStatus
 
 

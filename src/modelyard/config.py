@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = Field(
         default=None, description="Endpoint of an S3-compatible store (MinIO, moto, ...)"
     )
+    env_cache: Path | None = Field(
+        default=None,
+        description="Folder of materialized environments (default: <home>/envs)",
+    )
 
     @property
     def backend(self) -> BackendKind:
@@ -86,6 +90,11 @@ class Settings(BaseSettings):
             db_path = Path(self.uri.removeprefix("sqlite:///"))
             return str(db_path.resolve().parent / "artifacts")
         return str((self.home / "artifacts").resolve())
+
+    @property
+    def resolved_env_cache(self) -> Path:
+        """Where environments are materialized: one virtual environment per hash."""
+        return (self.env_cache or self.home / "envs").resolve()
 
 
 @lru_cache(maxsize=1)

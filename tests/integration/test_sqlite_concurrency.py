@@ -20,6 +20,7 @@ from modelyard.config import Settings
 from modelyard.core.audit import verify_chain
 from modelyard.core.backend import open_local_backend
 from modelyard.storage.db.database import Database
+from modelyard.storage.db.migrate import HEAD_REVISION
 from modelyard.storage.db.tables import audit_chain_head, audit_records, experiments
 from modelyard.tracking.models import RunStatus
 from tests.conftest import make_settings
@@ -248,7 +249,7 @@ def test_eight_processes_open_a_new_file_and_create_the_schema_once(store: Store
     try:
         with db.read() as conn:
             versions = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
-            assert [v[0] for v in versions] == ["0001"]
+            assert [v[0] for v in versions] == [HEAD_REVISION]
             heads = conn.execute(text("SELECT id FROM audit_chain_head")).all()
             assert [h[0] for h in heads] == [1]
     finally:

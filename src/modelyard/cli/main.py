@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from modelyard.cli import artifacts, experiments, runs, system
+from modelyard.cli import artifacts, environments, experiments, pipelines, runs, schedules, system
 
 app = typer.Typer(
     name="modelyard",
@@ -25,6 +25,10 @@ app.add_typer(system.db_app, name="db")
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
+app.add_typer(pipelines.app, name="pipeline")
+app.add_typer(environments.app, name="env")
+app.add_typer(schedules.app, name="schedule")
+app.command("scheduler")(schedules.scheduler)
 
 
 def _print_version(value: bool) -> None:

@@ -17,13 +17,16 @@ def server(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8750,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    scheduler: Annotated[
+        bool, typer.Option("--scheduler/--no-scheduler", help="Also fire due pipeline schedules.")
+    ] = False,
 ) -> None:
     """Serve the REST API (OpenAPI docs at /docs) on the configured store."""
     from modelyard.config import get_settings
     from modelyard.server.serve import serve
 
     with user_errors():
-        serve(get_settings(), host=host, port=port, log_level=log_level)
+        serve(get_settings(), host=host, port=port, log_level=log_level, scheduler=scheduler)
 
 
 def config(

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Mapping
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelyard.config import Settings, get_settings
 from modelyard.core.backend import Backend
@@ -41,6 +42,11 @@ from modelyard.tracking.models import (
     UpdateRun,
 )
 
+if TYPE_CHECKING:
+    from modelyard.client.environments import EnvironmentsClient
+    from modelyard.client.pipelines import PipelinesClient
+    from modelyard.client.schedules import SchedulesClient
+
 MetricLike = Metric | Mapping[str, Any]
 
 
@@ -64,6 +70,27 @@ class Client:
 
             backend = open_backend(settings)
         self.backend = backend
+
+    @cached_property
+    def environments(self) -> EnvironmentsClient:
+        """Environments: create from specs, look up, capture, materialize and export."""
+        from modelyard.client.environments import EnvironmentsClient
+
+        return EnvironmentsClient(self.backend, self.settings)
+
+    @property
+    def pipelines(self) -> PipelinesClient:
+        """Pipeline definitions, runs and step runs."""
+        from modelyard.client.pipelines import PipelinesClient
+
+        return PipelinesClient(self.backend)
+
+    @property
+    def schedules(self) -> SchedulesClient:
+        """Pipeline schedules (cron) and one-off triggers."""
+        from modelyard.client.schedules import SchedulesClient
+
+        return SchedulesClient(self.backend)
 
     # experiments ---------------------------------------------------------------------------
 

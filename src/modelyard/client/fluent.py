@@ -21,6 +21,7 @@ from modelyard.client.batching import MetricBuffer
 from modelyard.client.client import Client
 from modelyard.config import Settings, get_settings
 from modelyard.errors import InvalidInput
+from modelyard.pipelines.context import step_metrics
 from modelyard.tracking.models import (
     Artifact,
     Metric,
@@ -214,12 +215,24 @@ def active_run() -> Run | None:
 
 
 def log_metric(key: str, value: float, step: int = 0, *, timestamp: int | None = None) -> None:
-    """Log a metric to the active run (buffered; sent in batches)."""
+    """Log a metric to the active run (buffered; sent in batches).
+
+    Inside a pipeline step, the metric goes to the step's run instead.
+    """
+    collector = step_metrics()
+    if collector is not None:
+        validate_key(key, "metric name")
+        collector.append((key, float(value), check_step(step, key)))
+        return
     _current().log_metric(key, value, step, timestamp)
 
 
 def log_metrics(values: Mapping[str, float], step: int = 0) -> None:
-    """Log several metrics at one step to the active run."""
+    """Log several metrics at one step to the active run (or the running step's run)."""
+    if step_metrics() is not None:
+        for key, value in values.items():
+            log_metric(key, value, step)
+        return
     session = _current()
     now = time.time_ns() // 1_000_000
     for key, value in values.items():

@@ -81,10 +81,10 @@ class RemoteBackend:
                 attempt += 1
 
     def call(self, op: Operation[Req, Resp], request: Req, *, reason: str | None = None) -> Resp:
-        fields = request.model_dump(mode="python", by_alias=True)
-        path = op.path.format(**{name: fields.pop(name) for name in op.path_params})
+        path = op.path.format(**{name: getattr(request, name) for name in op.path_params})
         headers = {REASON_HEADER: reason} if reason else {}
         if op.method in ("GET", "DELETE"):
+            fields = request.model_dump(mode="python", by_alias=True, exclude=set(op.path_params))
             params = {k: v for k, v in fields.items() if v is not None}
             req = self._http.build_request(op.method, path, params=params, headers=headers)
         else:

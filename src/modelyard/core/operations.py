@@ -189,7 +189,9 @@ class OperationSet:
                 response=response_type,
                 permission=permission,
                 audit=audit,
-                idempotent=idempotent or method in ("GET", "PUT", "DELETE"),
+                # A DELETE retried after a lost answer would report NotFound for its own success:
+                # only GET and PUT are idempotent unless the operation says so.
+                idempotent=idempotent or method in ("GET", "PUT"),
                 summary=(fn.__doc__ or fn.__name__).strip().splitlines()[0],
                 handler=fn,
             )

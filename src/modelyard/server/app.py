@@ -24,7 +24,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import modelyard
 from modelyard.config import Settings
 from modelyard.core.backend import LocalBackend
+from modelyard.environments.operations import OPERATIONS as ENVIRONMENT_OPERATIONS
 from modelyard.errors import InvalidInput, ModelyardError, NotFound, PayloadTooLarge
+from modelyard.pipelines.operations import OPERATIONS as PIPELINE_OPERATIONS
+from modelyard.pipelines.schedules import OPERATIONS as SCHEDULE_OPERATIONS
 from modelyard.server.routes import API_PREFIX, mount_operations
 from modelyard.tracking.operations import OPERATIONS as TRACKING_OPERATIONS
 
@@ -181,6 +184,9 @@ def create_app(backend: LocalBackend, settings: Settings) -> FastAPI:
         return {"version": modelyard.__version__, "store": backend.db.dialect}
 
     mount_operations(app, TRACKING_OPERATIONS, backend)
+    mount_operations(app, PIPELINE_OPERATIONS, backend)
+    mount_operations(app, SCHEDULE_OPERATIONS, backend)
+    mount_operations(app, ENVIRONMENT_OPERATIONS, backend)
     _mount_blobs(app, backend)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     return app

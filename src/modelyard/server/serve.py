@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
 from modelyard.config import Settings
 
 
@@ -20,7 +23,39 @@ def build_app(settings: Settings):  # type: ignore[no-untyped-def]
     return create_app(open_local_backend(settings), settings)
 
 
-def serve(settings: Settings, *, host: str, port: int, log_level: str = "info") -> None:
+def serve(
+    settings: Settings, *, host: str, port: int, log_level: str = "info", scheduler: bool = False
+) -> None:
+    """Serve until interrupted; with ``scheduler``, also fire due schedules meanwhile."""
     import uvicorn
 
-    uvicorn.run(build_app(settings), host=host, port=port, log_level=log_level)
+    app = build_app(settings)
+    if scheduler:
+        _with_scheduler(app, settings)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
+def _with_scheduler(app: Any, settings: Settings) -> None:
+    """Run a ``Scheduler`` thread from the app's startup to its shutdown.
+
+    In the lifespan rather than around ``uvicorn.run``: after its shutdown, uvicorn re-raises
+    the SIGTERM it caught, which ends the process before code after ``run`` could stop it.
+    """
+    from contextlib import asynccontextmanager
+
+    from modelyard.core.backend import open_local_backend
+    from modelyard.pipelines.scheduler import Scheduler
+
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(served: Any) -> AsyncIterator[Any]:
+        backend = open_local_backend(settings)
+        try:
+            with Scheduler(backend, settings=settings).in_background():
+                async with inner(served) as state:
+                    yield state
+        finally:
+            backend.close()
+
+    app.router.lifespan_context = lifespan

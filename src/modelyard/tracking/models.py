@@ -6,6 +6,7 @@ These are the shapes users see in Python and in JSON; the tables behind them liv
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from enum import StrEnum
@@ -40,8 +41,13 @@ class RunStatus(StrEnum):
         return self in (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED)
 
 
+@functools.lru_cache(maxsize=4096)
 def validate_key(key: str, kind: str = "key") -> str:
-    """Check a metric, param or tag key; the message says what is allowed."""
+    """Check a metric, param or tag key; the message says what is allowed.
+
+    Cached: a batch logs the same few keys thousands of times, and only valid keys are
+    remembered (an invalid key raises, which is never cached).
+    """
     if not key or len(key) > MAX_KEY_LENGTH:
         raise InvalidInput(
             f"invalid {kind} '{key}': must be 1 to {MAX_KEY_LENGTH} characters",
@@ -221,7 +227,7 @@ class CreateRun(Request):
     parent_run_id: Id | None = None
     tags: dict[TagKey, TagValue] = Field(default_factory=dict)
     source: Source = Field(default_factory=Source)
-    environment_hash: str | None = None
+    environment_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
 
 
 class GetRun(Request):

@@ -6,6 +6,7 @@ of work whose audit records and outbox events commit with them.
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Any
 
@@ -278,26 +279,42 @@ def _write_tags(ctx: OperationContext, run_id: str, tags: dict[str, str]) -> Non
     )
 
 
+_METRIC_COLUMNS = ("run_id", "key", "value", "is_nan", "step", "timestamp")
+
+
+def _insert_metric_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """One driver-level executemany: a batch of thousands of metrics is the hot path, and
+    SQLAlchemy's per-row parameter processing would cost more than SQLite's insert."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO metrics ({', '.join(_METRIC_COLUMNS)}) "
+        f"VALUES ({', '.join([mark] * len(_METRIC_COLUMNS))})"
+    )
+    conn.exec_driver_sql(sql, rows)
+
+
 def _write_metrics(ctx: OperationContext, run_id: str, batch: list[Metric]) -> None:
     now = ctx.now_ms()
-    rows = []
-    latest: dict[str, dict[str, Any]] = {}
+    rows: list[tuple[Any, ...]] = []
+    latest: dict[str, tuple[Any, ...]] = {}
+    isnan = math.isnan
     for m in batch:
-        is_nan = m.is_nan
-        row = {
-            "run_id": run_id,
-            "key": m.key,
-            # SQLite turns a NaN REAL into NULL; the flag keeps it and the value stays 0.
-            "value": 0.0 if is_nan else m.value,
-            "is_nan": is_nan,
-            "step": m.step,
-            "timestamp": m.timestamp if m.timestamp is not None else now,
-        }
+        value = m.value
+        nan = isnan(value)
+        # SQLite turns a NaN REAL into NULL; the flag keeps it and the value stays 0.
+        row = (
+            run_id,
+            m.key,
+            0.0 if nan else value,
+            nan,
+            m.step,
+            now if m.timestamp is None else m.timestamp,
+        )
         rows.append(row)
         best = latest.get(m.key)
-        if best is None or (row["step"], row["timestamp"]) >= (best["step"], best["timestamp"]):
+        if best is None or (row[4], row[5]) >= (best[4], best[5]):
             latest[m.key] = row
-    ctx.conn.execute(insert(metrics), rows)
+    _insert_metric_rows(ctx.conn, rows)
     stmt = _upsert(ctx.conn, latest_metrics)
     current = latest_metrics.c
     newer = (stmt.excluded.step > current.step) | (
@@ -314,7 +331,7 @@ def _write_metrics(ctx: OperationContext, run_id: str, batch: list[Metric]) -> N
             },
             where=newer,
         ),
-        list(latest.values()),
+        [dict(zip(_METRIC_COLUMNS, row, strict=True)) for row in latest.values()],
     )
 
 

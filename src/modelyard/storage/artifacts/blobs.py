@@ -361,6 +361,8 @@ class BlobStore:
         """
         if not root:
             raise InvalidInput("artifact root is empty; give a folder or 's3://bucket/prefix'")
+        # Kept so another process (a pipeline step worker) can open the same store.
+        self.storage_options: dict[str, Any] = dict(storage_options or {})
         self._backend: _Backend
         if root.startswith("s3://"):
             self._backend = _S3Backend(root, dict(storage_options or {}))

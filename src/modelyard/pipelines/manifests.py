@@ -1,0 +1,70 @@
+"""A step output in the blob store: one blob per file plus a manifest blob listing them.
+
+The manifest's SHA-256 is the output's identity: the same content always gives the same
+manifest, so downstream cache keys depend on what an output contains, not where it came
+from.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from modelyard.errors import InvalidInput
+from modelyard.pipelines.materializers import StoredOutput
+from modelyard.storage.artifacts import BlobStore, normalize_artifact_path
+
+
+def _store(blobs: BlobStore, files: Iterable[tuple[str, Path]], materializer: str) -> StoredOutput:
+    listed: dict[str, dict[str, Any]] = {}
+    total = 0
+    for rel, path in files:
+        info = blobs.put_file(path)
+        listed[rel] = {"sha256": info.sha256, "size": info.size}
+        total += info.size
+    manifest = {"materializer": materializer, "files": listed}
+    body = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+    return StoredOutput(blobs.put_bytes(body).sha256, total, materializer)
+
+
+def _files_under(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def store_folder(blobs: BlobStore, folder: Path, materializer: str) -> StoredOutput:
+    """Store every file under ``folder`` and a manifest describing them."""
+    return _store(
+        blobs, ((p.relative_to(folder).as_posix(), p) for p in _files_under(folder)), materializer
+    )
+
+
+def store_external(blobs: BlobStore, path: Path) -> StoredOutput:
+    """Store a file or folder a pipeline reads from outside, laid out as a ``path`` output."""
+    if path.is_dir():
+        files = [(f"data/{p.relative_to(path).as_posix()}", p) for p in _files_under(path)]
+    elif path.is_file():
+        files = [(f"data/{path.name}", path)]
+    else:
+        raise InvalidInput(f"input '{path}' does not exist")
+    return _store(blobs, files, "path")
+
+
+def read_manifest(blobs: BlobStore, manifest_sha: str) -> dict[str, Any]:
+    manifest: dict[str, Any] = json.loads(blobs.read_bytes(manifest_sha))
+    return manifest
+
+
+def manifest_blobs(manifest_sha: str, manifest: dict[str, Any]) -> list[str]:
+    """Every blob an output needs: the manifest and each file."""
+    return [manifest_sha, *(f["sha256"] for f in manifest["files"].values())]
+
+
+def fetch_folder(blobs: BlobStore, manifest_sha: str, dest: Path) -> dict[str, Any]:
+    """Write an output's files under ``dest`` (verifying each hash); returns the manifest."""
+    manifest = read_manifest(blobs, manifest_sha)
+    dest.mkdir(parents=True, exist_ok=True)
+    for rel, info in manifest["files"].items():
+        blobs.get_file(info["sha256"], dest / normalize_artifact_path(rel))
+    return manifest

@@ -1,0 +1,150 @@
+"""Pipeline records as users and the REST API see them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from modelyard.core.operations import Model, Request
+from modelyard.tracking.models import Id, Metric, RunStatus
+
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+StepStatus = Literal["FINISHED", "FAILED", "SKIPPED"]
+
+
+class StepOutputInfo(Model):
+    manifest: Sha256
+    size: int
+    materializer: str
+
+
+class StartPipelineRun(Request):
+    pipeline: Annotated[str, Field(min_length=1, max_length=200)]
+    definition: dict[str, Any]
+    definition_hash: Sha256
+    params: dict[str, Any] = Field(default_factory=dict)
+    executor: str = "inline"
+    source: str | None = None
+    workspace: str | None = None
+
+
+class PipelineRunRef(Model):
+    run_id: str
+    experiment_id: str
+    pipeline: str
+
+
+class CacheLookup(Request):
+    cache_key: Sha256
+    step: str
+
+
+class CachedStep(Model):
+    run_id: str
+    outputs: dict[str, StepOutputInfo]
+
+
+class CacheAnswer(Model):
+    hit: CachedStep | None = None
+    previous_key_parts: dict[str, Any] | None = None
+    previous_status: str | None = None
+    stale_run_id: str | None = None
+
+
+class RecordStepRun(Request):
+    pipeline_run_id: Id
+    node: str
+    step: str
+    status: StepStatus
+    cache_key: Sha256 | None = None
+    key_parts: dict[str, Any] | None = None
+    cache_hit: bool = False
+    cached_from: Id | None = None
+    cache_reason: str | None = None
+    attempts: int = 0
+    environment_hash: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    inputs: dict[str, Sha256] = Field(default_factory=dict)
+    outputs: dict[str, StepOutputInfo] = Field(default_factory=dict)
+    metrics: list[Metric] = Field(default_factory=list)
+    started_at: int | None = None
+    ended_at: int | None = None
+    error: str | None = None
+    log: str | None = None
+
+
+class StepRunInfo(Model):
+    run_id: str
+    node: str
+    status: str
+    cache_hit: bool
+    cached_from: str | None
+    cache_reason: str | None
+    attempts: int
+    environment_hash: str | None
+    outputs: dict[str, StepOutputInfo]
+    started_at: int | None
+    ended_at: int | None
+    error: str | None = None
+
+
+class FinishPipelineRun(Request):
+    run_id: Id
+    status: RunStatus
+    failure: str | None = None
+
+
+class GetPipelineRun(Request):
+    run_id: Id
+
+
+class PipelineRunInfo(Model):
+    run_id: str
+    pipeline: str
+    definition_hash: str
+    params: dict[str, Any]
+    executor: str
+    status: RunStatus
+    start_time: int
+    end_time: int | None
+    failure: str | None
+    steps: list[StepRunInfo]
+
+
+class ListPipelineRuns(Request):
+    pipeline: str
+    max_results: Annotated[int, Field(ge=1, le=1000)] = 20
+
+
+class PipelineRunList(Model):
+    runs: list[PipelineRunInfo]
+
+
+class ListPipelines(Request):
+    pass
+
+
+class PipelineSummary(Model):
+    name: str
+    definition_hash: str
+    runs: int
+    last_run_id: str | None
+    last_status: str | None
+    last_start: int | None
+
+
+class PipelineList(Model):
+    pipelines: list[PipelineSummary]
+
+
+class GetPipeline(Request):
+    name: str
+
+
+class PipelineInfo(Model):
+    name: str
+    definition_hash: str
+    definition: dict[str, Any]
+    source: str | None
+    created_at: int

@@ -1,0 +1,154 @@
+"""The scheduler: fires due schedules by claiming them, running their pipeline, recording it.
+
+It talks to the store through a ``Backend`` like any runner, so it runs embedded
+(``modelyard scheduler``), beside a server (``modelyard server --scheduler``) or against a
+server over HTTP. Any number may run at once: each occurrence is claimed by exactly one
+(``schedules.claim_due_schedule``). A pipeline that fails, a reference that does not load
+or parameters it refuses are recorded on the schedule as ``last_error``; the loop goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelyard.config import Settings
+from modelyard.core.backend import Backend
+from modelyard.core.unit_of_work import Clock, system_clock_ms
+from modelyard.errors import ModelyardError
+from modelyard.pipelines import schedules
+from modelyard.pipelines.loader import load_pipeline
+from modelyard.pipelines.runner import run_pipeline
+from modelyard.tracking.models import RunStatus
+
+log = logging.getLogger(__name__)
+
+# Claims per poll at most, so one poll ends even when a cron fires faster than it runs.
+MAX_FIRINGS_PER_POLL = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Firing:
+    """One firing of a schedule: the occurrence, the pipeline run and how it ended."""
+
+    schedule: str
+    pipeline_ref: str
+    due_at: int
+    started_at: int
+    run_id: str | None
+    status: str  # FINISHED, FAILED (the run failed) or ERROR (it could not start)
+    error: str | None = None
+
+
+class Scheduler:
+    """Polls the store for due schedules and runs their pipelines in this process.
+
+    ``settings`` supplies the staging folder, environment cache and workspace pipelines
+    use (as ``modelyard pipeline run`` would); ``clock`` (ms) decides what is due, so tests
+    can move time; ``on_firing`` is told of each firing (the CLI prints them).
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        settings: Settings | None = None,
+        clock: Clock = system_clock_ms,
+        poll_seconds: float = 10.0,
+        on_firing: Callable[[Firing], None] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.clock = clock
+        self.poll_seconds = poll_seconds
+        self.on_firing = on_firing
+        self.staging_root: Path | None = None
+        self.env_cache: Path | None = None
+        self.workspace: str | None = None
+        if settings is not None:
+            self.staging_root = settings.home.resolve() / "staging"
+            self.env_cache = settings.resolved_env_cache
+            self.workspace = settings.workspace
+
+    def run_once(self) -> list[Firing]:
+        """Fire every schedule due now, one after the other; return what happened."""
+        firings = []
+        for _ in range(MAX_FIRINGS_PER_POLL):
+            claim = schedules.ClaimDueSchedule(now=self.clock())
+            claimed = self.backend.call(schedules.claim_due_schedule, claim)
+            if claimed.schedule is None or claimed.due_at is None:
+                break
+            firings.append(self.fire(claimed.schedule, claimed.due_at))
+        return firings
+
+    def fire(self, schedule: schedules.ScheduleInfo, due_at: int) -> Firing:
+        """Run a claimed schedule's pipeline and record the outcome on the schedule."""
+        started = self.clock()
+        run_id: str | None = None
+        try:
+            definition = load_pipeline(schedule.pipeline_ref)
+            result = run_pipeline(
+                definition,
+                backend=self.backend,
+                params=schedule.params,
+                executor=schedule.executor,
+                staging_root=self.staging_root,
+                env_cache=self.env_cache,
+                workspace=self.workspace,
+            )
+            run_id, status = result.run_id, result.status.value
+            failed = [n for n, s in result.steps.items() if s.status == "FAILED"]
+            error = (
+                None
+                if result.status == RunStatus.FINISHED
+                else f"pipeline run {run_id} {status}: failed steps: {', '.join(failed)}"
+            )
+        except ModelyardError as exc:
+            status, error = "ERROR", exc.message
+        except Exception as exc:  # user code: a pipeline file that does not import, a bug
+            status, error = "ERROR", f"{type(exc).__name__}: {exc}"
+        if error:
+            log.warning("schedule %s: %s", schedule.name, error)
+        else:
+            log.info("schedule %s: pipeline run %s %s", schedule.name, run_id, status)
+        firing = Firing(
+            schedule.name, schedule.pipeline_ref, due_at, started, run_id, status, error
+        )
+        record = schedules.RecordScheduleResult(
+            name=schedule.name, run_at=started, run_id=run_id, error=error
+        )
+        try:
+            self.backend.call(schedules.record_schedule_result, record)
+        except ModelyardError as exc:  # deleted while it ran, or the store is away
+            log.warning("schedule %s: could not record its run: %s", schedule.name, exc.message)
+        if self.on_firing is not None:
+            self.on_firing(firing)
+        return firing
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Poll every ``poll_seconds`` until ``stop`` is set; store outages are waited out."""
+        log.info("scheduler started (polling every %ss)", self.poll_seconds)
+        while not stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # the store is unreachable, a bug: log it, keep the loop alive
+                log.exception("scheduler poll failed; trying again in %ss", self.poll_seconds)
+            stop.wait(self.poll_seconds)
+        log.info("scheduler stopped")
+
+    @contextmanager
+    def in_background(self) -> Iterator[threading.Thread]:
+        """Run ``run_forever`` in a daemon thread for the duration of the block."""
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=self.run_forever, args=(stop,), name="modelyard-scheduler", daemon=True
+        )
+        thread.start()
+        try:
+            yield thread
+        finally:
+            stop.set()
+            thread.join(timeout=60)
