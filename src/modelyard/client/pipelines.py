@@ -49,14 +49,10 @@ def run_pipeline(
         executor=executor,
         no_cache=no_cache,
         staging_root=settings.home.resolve() / "staging",
-        env_cache=_env_cache(settings),
+        env_cache=settings.resolved_env_cache,
         workspace=settings.workspace,
         on_event=on_event,
     )
-
-
-def _env_cache(settings: Any) -> Any:
-    return getattr(settings, "resolved_env_cache", None) or settings.home.resolve() / "envs"
 
 
 class PipelinesClient:
