@@ -6,6 +6,7 @@ Every spec here carries an explicit lock, so nothing is resolved over the networ
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -88,6 +89,25 @@ def test_get_latest_by_version_and_by_hash(client: Client) -> None:
     assert client.environments.lookup("train:1") == v1
     assert client.environments.lookup("train") == v2
     assert client.environments.lookup(v1.hash) == v1
+
+
+def test_create_from_a_yaml_file(client: Client, tmp_path: Path) -> None:
+    (tmp_path / "train.lock").write_text("\n".join(LOCK) + "\n")
+    file = tmp_path / "env.yaml"
+    file.write_text('name: train\npython: "3.11"\nlock_file: train.lock\n')
+    env = client.environments.create(file, resolve=False)
+    assert (env.version, env.lock) == (1, LOCK)
+    assert client.environments.create(str(file)) == env  # a given lock is never resolved
+
+
+def test_lookup_by_reference(client: Client) -> None:
+    env = client.environments.create(spec())
+    assert client.environments.lookup(env) is env
+    named_like_a_hash = client.environments.create(spec("c0ffee" * 10 + "c0de"))
+    assert client.environments.lookup(named_like_a_hash.name) == named_like_a_hash
+    for bad in ("train:x", "train:0", "train:"):
+        with pytest.raises(InvalidInput, match="NAME, NAME:VERSION or a hash"):
+            client.environments.lookup(bad)
 
 
 def test_hash_shared_by_two_names_finds_the_first_registered(client: Client) -> None:

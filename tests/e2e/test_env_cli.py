@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,9 @@ def test_capture_registers_this_interpreter(journey: Journey) -> None:
     assert re.fullmatch(
         r"captured: environment here:1 \(python \d+\.\d+, \d+ packages, .*\)\n", out
     )
+    again = journey.cli("env", "capture", "--name", "here", "--json").json()
+    assert (again["version"], again["source"]) == (1, "capture")
+    assert f"typer=={metadata.version('typer')}" in again["lock"]
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelyard.config import Settings
-from modelyard.environments.capture import _not_from_an_index
+from modelyard.environments.capture import _not_from_an_index, installed_lock
 from modelyard.environments.export import FORMATS, render, to_conda, to_dockerfile
 from modelyard.environments.hashing import environment_hash, normalize_lock, normalize_name
 from modelyard.environments.models import Environment, EnvironmentSpec
@@ -116,6 +116,12 @@ def test_bad_specs_name_the_file_and_the_problem(tmp_path: Path, text: str, mess
 def test_a_missing_spec_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match=r"environment file '.*nope\.yaml' does not exist"):
         load_spec(tmp_path / "nope.yaml")
+
+
+def test_a_spec_must_be_utf8(tmp_path: Path) -> None:
+    (tmp_path / "env.yaml").write_bytes(b"name: caf\xe9\n")
+    with pytest.raises(InvalidInput, match=r"env\.yaml' is not UTF-8 text"):
+        load_spec(tmp_path / "env.yaml")
 
 
 def test_a_folder_is_not_a_spec(tmp_path: Path) -> None:
@@ -232,6 +238,36 @@ def test_installs_not_from_an_index_are_recognised(
     if direct_url is not None:
         write(info / "direct_url.json", json.dumps(direct_url))
     assert _not_from_an_index(metadata.PathDistribution(info)) == origin
+
+
+def dist_info(folder: Path, name: str, version: str, direct_url: str | None = None) -> None:
+    info = folder / f"{name.replace('-', '_')}-{version.replace(' ', '_')}.dist-info"
+    header = f"Name: {name}\n" if name else ""
+    write(info / "METADATA", f"Metadata-Version: 2.1\n{header}Version: {version}\n")
+    if direct_url is not None:
+        write(info / "direct_url.json", direct_url)
+
+
+def test_the_lock_of_installed_packages_leaves_out_what_no_index_has(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    dist_info(first, "Six", "1.16.0")
+    dist_info(first, "modelyard", "0.1.0")
+    dist_info(
+        first, "mine", "0.3", json.dumps({"url": "file:///w", "dir_info": {"editable": True}})
+    )
+    dist_info(first, "odd", "not a version")
+    dist_info(first, "broken", "1.0", "{not json")
+    dist_info(first, "", "1.0")  # no name: skipped silently
+    dist_info(second, "six", "1.15.0")  # shadowed by the first on the path
+    dist_info(second, "Zope.Interface", "6.0")
+    lock, left_out = installed_lock([str(first), str(second)])
+    assert lock == ["six==1.16.0", "zope-interface==6.0"]
+    assert left_out == [
+        "broken (unknown origin)",
+        "mine (editable)",
+        "modelyard (Modelyard itself)",
+        "odd (version 'not a version' cannot be pinned)",
+    ]
 
 
 # the materialization cache -------------------------------------------------------------

@@ -86,6 +86,20 @@ class LiveSteps:
         self.live.__exit__(*exc)
 
 
+class PlainSteps:
+    """One line per step event, for logs and pipes (no terminal to redraw)."""
+
+    def __call__(self, event: StepEvent) -> None:
+        if event.kind in ("finished", "cached", "failed", "retrying", "skipped"):
+            typer.echo(f"{event.node}: {event.kind} {event.detail or ''}".rstrip(), err=True)
+
+    def __enter__(self) -> PlainSteps:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+
 @app.command("run")
 def run(
     ref: Annotated[str, typer.Argument(help="FILE.py[:NAME], FILE.yaml or module:NAME.")],
@@ -101,10 +115,12 @@ def run(
     """Run a pipeline; unchanged steps come from the cache."""
     from modelyard.client.pipelines import run_pipeline
     from modelyard.pipelines.loader import load_pipeline
+    from modelyard.pipelines.runner import check_run
 
     with user_errors():
         definition = load_pipeline(ref)
         params = parse_params(param)
+        check_run(definition, params, executor)  # bad input fails before the live view
         display = LiveSteps([n.name for n in definition.nodes])
         with display:
             result = run_pipeline(

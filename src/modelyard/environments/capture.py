@@ -36,11 +36,13 @@ def _not_from_an_index(dist: metadata.Distribution) -> str | None:
     return "local file" if str(info.get("url", "")).startswith("file:") else "direct URL"
 
 
-def installed_lock() -> tuple[list[str], list[str]]:
-    """The running interpreter's packages as sorted lock lines, and what was left out."""
+def installed_lock(path: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """The packages on ``path`` (default ``sys.path``) as sorted lock lines, and what was
+    left out."""
     pins: dict[str, str] = {}
     left_out: dict[str, str] = {}
-    for dist in metadata.distributions():
+    found = metadata.distributions() if path is None else metadata.distributions(path=path)
+    for dist in found:
         raw = dist.metadata["Name"]
         if not raw:
             continue

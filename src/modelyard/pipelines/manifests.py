@@ -61,10 +61,16 @@ def manifest_blobs(manifest_sha: str, manifest: dict[str, Any]) -> list[str]:
     return [manifest_sha, *(f["sha256"] for f in manifest["files"].values())]
 
 
-def fetch_folder(blobs: BlobStore, manifest_sha: str, dest: Path) -> dict[str, Any]:
-    """Write an output's files under ``dest`` (verifying each hash); returns the manifest."""
+def fetch_folder(
+    blobs: BlobStore, manifest_sha: str, dest: Path, *, durable: bool = True
+) -> dict[str, Any]:
+    """Write an output's files under ``dest`` (verifying each hash); returns the manifest.
+
+    ``durable=False`` for a step's scratch copies: they are deleted when the step ends, so
+    syncing them to disk would only cost time.
+    """
     manifest = read_manifest(blobs, manifest_sha)
     dest.mkdir(parents=True, exist_ok=True)
     for rel, info in manifest["files"].items():
-        blobs.get_file(info["sha256"], dest / normalize_artifact_path(rel))
+        blobs.get_file(info["sha256"], dest / normalize_artifact_path(rel), durable=durable)
     return manifest

@@ -51,6 +51,7 @@ from modelyard.tracking.models import (
     LogBatch,
     RunStatus,
     UpdateRun,
+    validate_key,
 )
 
 ops = OperationSet("pipelines")
@@ -259,41 +260,33 @@ def record_step_run(ctx: OperationContext, req: RecordStepRun) -> StepRunInfo:
     ).first()
     if parent is None:
         raise NotFound.of("pipeline run", req.pipeline_run_id)
-    run = tracking.create_run.handler(
+    for key in req.params:
+        validate_key(key, "param name")
+    run_id = tracking.insert_run(
         ctx,
-        CreateRun(
-            experiment_id=parent.experiment_id,
-            name=req.node,
-            parent_run_id=req.pipeline_run_id,
-            start_time=req.started_at,
-            environment_hash=req.environment_hash,
-            tags={
-                KIND_TAG: "step",
-                "step": req.step,
-                "cache_hit": "true" if req.cache_hit else "false",
-            },
-        ),
-    )
-    if req.params or req.metrics:
-        tracking.log_batch.handler(
-            ctx, LogBatch(run_id=run.id, params=_params_as_strings(req.params), metrics=req.metrics)
-        )
-    tracking.update_run.handler(
-        ctx,
-        UpdateRun(
-            run_id=run.id,
-            status=RunStatus.FINISHED
-            if req.status == "FINISHED"
-            else RunStatus.KILLED
-            if req.status == "SKIPPED"
-            else RunStatus.FAILED,
-            end_time=req.ended_at,
-            failure=req.error,
-        ),
+        experiment_id=parent.experiment_id,
+        name=req.node,
+        status=RunStatus.FINISHED
+        if req.status == "FINISHED"
+        else RunStatus.KILLED
+        if req.status == "SKIPPED"
+        else RunStatus.FAILED,
+        start_time=req.started_at if req.started_at is not None else ctx.now_ms(),
+        end_time=req.ended_at if req.ended_at is not None else ctx.now_ms(),
+        parent_run_id=req.pipeline_run_id,
+        failure=req.error,
+        tags={
+            KIND_TAG: "step",
+            "step": req.step,
+            "cache_hit": "true" if req.cache_hit else "false",
+        },
+        params=_params_as_strings(req.params),
+        metrics=req.metrics,
+        environment_hash=req.environment_hash,
     )
     outputs = {k: v.model_dump() for k, v in req.outputs.items()}
     row = {
-        "run_id": run.id,
+        "run_id": run_id,
         "pipeline_run_id": req.pipeline_run_id,
         "step": req.step,
         "status": req.status,
@@ -309,12 +302,12 @@ def record_step_run(ctx: OperationContext, req: RecordStepRun) -> StepRunInfo:
         "ended_at": req.ended_at,
     }
     ctx.conn.execute(insert(step_runs).values(row))
-    _lineage(ctx, run.id, req)
-    _index_outputs(ctx, run.id, req)
+    _lineage(ctx, run_id, req)
+    _index_outputs(ctx, run_id, req)
     ctx.work.record(
         "pipeline.step.recorded",
         "run",
-        run.id,
+        run_id,
         after={
             "node": req.node,
             "status": req.status,
@@ -325,9 +318,9 @@ def record_step_run(ctx: OperationContext, req: RecordStepRun) -> StepRunInfo:
     if req.status == "FAILED":
         ctx.work.emit(
             "step.failed",
-            run.id,
+            run_id,
             {
-                "run_id": run.id,
+                "run_id": run_id,
                 "pipeline_run_id": req.pipeline_run_id,
                 "step": req.node,
                 "error": req.error,

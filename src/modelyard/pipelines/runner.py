@@ -23,7 +23,7 @@ from modelyard.pipelines.artifacts import StepArtifacts
 from modelyard.pipelines.definition import ExternalInput, Node, PipelineDef, StepOutputRef
 from modelyard.pipelines.dsl import Pipeline
 from modelyard.pipelines.environments import StepEnvironment, resolve_environments
-from modelyard.pipelines.executors import Executor, make_executor
+from modelyard.pipelines.executors import Executor, make_executor, parse_executor_spec
 from modelyard.pipelines.models import (
     CacheLookup,
     FinishPipelineRun,
@@ -350,6 +350,18 @@ class _Run:
         self.skip_downstream(attempt.node.name, pending)
 
 
+def check_run(
+    definition: PipelineDef, params: Mapping[str, Any], executor: str | Executor | None
+) -> dict[str, Any]:
+    """Everything that can be checked before a run starts; returns the resolved params."""
+    resolved = definition.resolve_params(dict(params))
+    for node in definition.nodes:
+        definition.node_params(node, resolved)
+    if isinstance(executor, str):
+        parse_executor_spec(executor)
+    return resolved
+
+
 def run_pipeline(
     pipeline: Pipeline | PipelineDef,
     *,
@@ -364,9 +376,7 @@ def run_pipeline(
 ) -> PipelineRunResult:
     """Run a pipeline and record it; failures are recorded, not raised (see ``status``)."""
     definition = pipeline.definition if isinstance(pipeline, Pipeline) else pipeline
-    resolved = definition.resolve_params(dict(params or {}))
-    for node in definition.nodes:  # every parameter checked before anything runs
-        definition.node_params(node, resolved)
+    resolved = check_run(definition, params or {}, executor)
     environments = resolve_environments(backend, definition, env_cache)
     owned = not (executor is not None and not isinstance(executor, str))
     runner_executor = make_executor(executor)

@@ -109,7 +109,7 @@ def _load_inputs(task: Task, blobs: BlobStore, scratch: Path) -> dict[str, Any]:
     values = {}
     for name, manifest_sha in task.inputs.items():
         folder = scratch / "inputs" / name
-        manifest = fetch_folder(blobs, manifest_sha, folder)
+        manifest = fetch_folder(blobs, manifest_sha, folder, durable=False)
         values[name] = materializers.by_name(manifest["materializer"]).load(folder)
     return values
 
@@ -156,7 +156,7 @@ def _placeholders(task: Task, blobs: BlobStore, scratch: Path) -> dict[str, str]
     values: dict[str, str] = {}
     for name, manifest_sha in task.inputs.items():
         folder = scratch / "inputs" / name
-        fetch_folder(blobs, manifest_sha, folder)
+        fetch_folder(blobs, manifest_sha, folder, durable=False)
         # A folder input stays a folder even when it holds a single file.
         if task.input_types.get(name) == "uri_folder":
             values[f"inputs.{name}"] = str(folder / "data")
@@ -270,7 +270,7 @@ def _run_isolated(task: Task) -> Result:
         root = Path(tmp) / "path"
         root.mkdir()
         (root / "modelyard").symlink_to(Path(__file__).resolve().parents[1])
-        env["PYTHONPATH"] = str(root)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH")) if p)
         argv = [
             task.python or sys.executable,
             "-m",

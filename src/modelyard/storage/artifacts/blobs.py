@@ -417,12 +417,18 @@ class BlobStore:
             return src.read()
 
     def get_file(
-        self, sha256: str, dest: str | os.PathLike[str], *, verify: bool = True
+        self,
+        sha256: str,
+        dest: str | os.PathLike[str],
+        *,
+        verify: bool = True,
+        durable: bool = True,
     ) -> BlobInfo:
         """Copy a blob to the local file ``dest``, atomically, checking its hash if ``verify``.
 
         ``dest`` appears complete or not at all; its folder is created if missing. A blob whose
         bytes do not hash to its name raises ``ModelyardError`` and leaves ``dest`` untouched.
+        ``durable=False`` skips the fsync, for scratch copies that die with their process.
         """
         target = Path(dest)
         if target.is_dir():
@@ -435,7 +441,8 @@ class BlobStore:
             with _exclusive_temp(target) as (tmp, out):
                 hasher = hashlib.sha256() if verify else None
                 size = _copy(_chunks(src), out, hasher)
-                _flush_to_disk(out)
+                if durable:
+                    _flush_to_disk(out)
                 out.close()
                 if hasher is not None and hasher.hexdigest() != sha256:
                     raise ModelyardError(
