@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -121,14 +122,15 @@ def run(
         definition = load_pipeline(ref)
         params = parse_params(param)
         check_run(definition, params, executor)  # bad input fails before the live view
-        display = LiveSteps([n.name for n in definition.nodes])
+        display: LiveSteps | PlainSteps = (
+            LiveSteps([n.name for n in definition.nodes]) if sys.stderr.isatty() else PlainSteps()
+        )
         with display:
             result = run_pipeline(
                 definition, params, executor=executor, no_cache=no_cache, on_event=display
             )
-        info = open_client().pipelines.get_run(result.run_id)
         if as_json:
-            print_json(info)
+            print_json(open_client().pipelines.get_run(result.run_id))
         else:
             typer.echo(
                 f"pipeline {definition.name}: {result.status.value} "
