@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine_info import describe_machine  # bench/ is on sys.path when run as a script
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / ".work" / "environments-results.json"
 
@@ -88,7 +90,7 @@ def main() -> None:
             {
                 "date": time.strftime("%Y-%m-%d"),
                 "python": platform.python_version(),
-                "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+                "machine": describe_machine(),
                 "in_process_hit_ms": in_process_ms,
                 "cli_hit_s": cli_s,
                 "first_build_s": build,

@@ -38,6 +38,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from machine_info import describe_machine  # bench/ is on sys.path when run as a script
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 ASSETS = BENCH / "pipelines_assets"
@@ -546,26 +548,6 @@ def table(rows: list[Row], skipped: list[str]) -> str:
     return "\n".join(lines)
 
 
-def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem_kb = 0
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem_kb = int(line.split()[1])
-    return {
-        "nproc": os.cpu_count(),
-        "cpu_model": cpu,
-        "memory_gib": round(mem_kb / 2**20, 1),
-        "platform": platform.platform(),
-    }
-
-
 # main ---------------------------------------------------------------------------------------
 
 
@@ -686,7 +668,7 @@ def main() -> None:
     for t in checked:
         mark = "skip" if t["met"] is None else ("met" if t["met"] else "MISSED")
         print(f"  [{mark:>6}] {t['target']}: {t['value']}")
-    info = machine()
+    info = describe_machine()
     load["end"] = os.getloadavg()[0]
     info["load_average_1min"] = load
     print(

@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from machine_info import describe_machine  # bench/ is on sys.path when run as a script
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 WORK = BENCH / ".work"
@@ -667,26 +669,6 @@ def source_fingerprint() -> dict[str, Any]:
     }
 
 
-def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem_kb = 0
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_kb = int(line.split()[1])
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "memory_gib": round(mem_kb / 2**20, 1),
-        "platform": platform.platform(),
-    }
-
-
 def build_rows(
     my: dict[str, Any], ml: dict[str, Any], cold: dict[str, Any], n_search: int
 ) -> list[dict[str, Any]]:
@@ -838,10 +820,10 @@ def main() -> None:
             )
     n_search = SIZES["quick" if args.quick else "full"]["modelyard"]["search_runs"]
     rows = build_rows(my, ml, cold, n_search)
-    mem = machine()
+    mem = describe_machine()
     title = (
         f"Modelyard {my['versions']['modelyard']} vs MLflow {ml['versions']['mlflow']} "
-        f"- {mem['nproc']} CPU {mem['cpu']}, {mem['memory_gib']} GiB"
+        f"- {mem['nproc']} CPU {mem['cpu_model']}, {mem['memory_gib']} GiB"
         f"{' - QUICK (smoke run)' if args.quick else ''}"
     )
     print_table(rows, title)
