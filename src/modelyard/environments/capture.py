@@ -43,8 +43,10 @@ def installed_lock(path: list[str] | None = None) -> tuple[list[str], list[str]]
     left_out: dict[str, str] = {}
     found = metadata.distributions() if path is None else metadata.distributions(path=path)
     for dist in found:
-        # .get: newer importlib_metadata raises KeyError for a missing field, the stdlib None.
-        raw = dist.metadata.get("Name")
+        try:
+            raw = dist.metadata["Name"]
+        except KeyError:  # newer importlib_metadata raises where the stdlib returns None
+            raw = None
         if not raw:
             continue
         name = normalize_name(raw)
