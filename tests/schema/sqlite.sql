@@ -4,6 +4,19 @@ CREATE TABLE alembic_version (
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 );
 
+-- table alias_history
+CREATE TABLE alias_history (
+	id INTEGER NOT NULL, 
+	model VARCHAR(250) NOT NULL, 
+	alias VARCHAR(100) NOT NULL, 
+	version INTEGER, 
+	previous_version INTEGER, 
+	at BIGINT NOT NULL, 
+	actor VARCHAR(250) NOT NULL, 
+	reason TEXT, 
+	CONSTRAINT pk_alias_history PRIMARY KEY (id)
+);
+
 -- table audit_chain_head
 CREATE TABLE audit_chain_head (
 	id INTEGER NOT NULL, 
@@ -95,6 +108,40 @@ CREATE TABLE metrics (
 	CONSTRAINT fk_metrics_run_id_runs FOREIGN KEY(run_id) REFERENCES runs (id)
 );
 
+-- table model_aliases
+CREATE TABLE model_aliases (
+	model VARCHAR(250) NOT NULL, 
+	alias VARCHAR(100) NOT NULL, 
+	version INTEGER NOT NULL, 
+	updated_at BIGINT NOT NULL, 
+	updated_by VARCHAR(250) NOT NULL, 
+	CONSTRAINT pk_model_aliases PRIMARY KEY (model, alias), 
+	CONSTRAINT fk_model_aliases_model_registered_models FOREIGN KEY(model) REFERENCES registered_models (name)
+);
+
+-- table model_versions
+CREATE TABLE model_versions (
+	model VARCHAR(250) NOT NULL, 
+	version INTEGER NOT NULL, 
+	status VARCHAR(16) NOT NULL, 
+	source VARCHAR(1000) NOT NULL, 
+	run_id VARCHAR(32), 
+	manifest VARCHAR(64) NOT NULL, 
+	size BIGINT NOT NULL, 
+	flavor VARCHAR(64), 
+	signature JSON, 
+	environment_hash VARCHAR(64), 
+	metrics JSON NOT NULL, 
+	datasets JSON NOT NULL, 
+	trusted BOOLEAN NOT NULL, 
+	description TEXT, 
+	tags JSON NOT NULL, 
+	created_at BIGINT NOT NULL, 
+	created_by VARCHAR(250) NOT NULL, 
+	CONSTRAINT pk_model_versions PRIMARY KEY (model, version), 
+	CONSTRAINT fk_model_versions_model_registered_models FOREIGN KEY(model) REFERENCES registered_models (name)
+);
+
 -- table outbox
 CREATE TABLE outbox (
 	seq INTEGER NOT NULL, 
@@ -128,6 +175,17 @@ CREATE TABLE pipeline_runs (
 	executor VARCHAR(250) NOT NULL, 
 	CONSTRAINT pk_pipeline_runs PRIMARY KEY (run_id), 
 	CONSTRAINT fk_pipeline_runs_run_id_runs FOREIGN KEY(run_id) REFERENCES runs (id)
+);
+
+-- table registered_models
+CREATE TABLE registered_models (
+	name VARCHAR(250) NOT NULL, 
+	description TEXT, 
+	tags JSON NOT NULL, 
+	created_at BIGINT NOT NULL, 
+	updated_at BIGINT NOT NULL, 
+	created_by VARCHAR(250) NOT NULL, 
+	CONSTRAINT pk_registered_models PRIMARY KEY (name)
 );
 
 -- table run_artifacts
@@ -239,6 +297,9 @@ CREATE TABLE workspaces (
 	CONSTRAINT pk_workspaces PRIMARY KEY (name)
 );
 
+-- index ix_alias_history_model_alias
+CREATE INDEX ix_alias_history_model_alias ON alias_history (model, alias);
+
 -- index ix_audit_records_target_kind_target_id
 CREATE INDEX ix_audit_records_target_kind_target_id ON audit_records (target_kind, target_id);
 
@@ -256,6 +317,9 @@ CREATE INDEX ix_lineage_edges_src_kind_src_id ON lineage_edges (src_kind, src_id
 
 -- index ix_metrics_run_id_key_step
 CREATE INDEX ix_metrics_run_id_key_step ON metrics (run_id, "key", step);
+
+-- index ix_model_versions_run_id
+CREATE INDEX ix_model_versions_run_id ON model_versions (run_id);
 
 -- index ix_outbox_delivered_at
 CREATE INDEX ix_outbox_delivered_at ON outbox (delivered_at);

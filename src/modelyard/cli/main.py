@@ -6,7 +6,16 @@ from typing import Annotated
 
 import typer
 
-from modelyard.cli import artifacts, environments, experiments, pipelines, runs, schedules, system
+from modelyard.cli import (
+    artifacts,
+    environments,
+    experiments,
+    models,
+    pipelines,
+    runs,
+    schedules,
+    system,
+)
 
 app = typer.Typer(
     name="modelyard",
@@ -26,6 +35,7 @@ app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(pipelines.app, name="pipeline")
+app.add_typer(models.app, name="model")
 app.add_typer(environments.app, name="env")
 app.add_typer(schedules.app, name="schedule")
 app.command("scheduler")(schedules.scheduler)

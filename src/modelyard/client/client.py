@@ -45,6 +45,7 @@ from modelyard.tracking.models import (
 if TYPE_CHECKING:
     from modelyard.client.environments import EnvironmentsClient
     from modelyard.client.pipelines import PipelinesClient
+    from modelyard.client.registry import RegistryClient
     from modelyard.client.schedules import SchedulesClient
 
 MetricLike = Metric | Mapping[str, Any]
@@ -77,6 +78,13 @@ class Client:
         from modelyard.client.environments import EnvironmentsClient
 
         return EnvironmentsClient(self.backend, self.settings)
+
+    @property
+    def registry(self) -> RegistryClient:
+        """Registered models, versions and aliases."""
+        from modelyard.client.registry import RegistryClient
+
+        return RegistryClient(self.backend)
 
     @property
     def pipelines(self) -> PipelinesClient:

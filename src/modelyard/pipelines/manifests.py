@@ -7,7 +7,6 @@ from.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,9 @@ from typing import Any
 from modelyard.errors import InvalidInput
 from modelyard.pipelines.materializers import StoredOutput
 from modelyard.storage.artifacts import BlobStore, normalize_artifact_path
+from modelyard.storage.artifacts.manifests import manifest_blobs, manifest_bytes, parse_manifest
+
+__all__ = ["fetch_folder", "manifest_blobs", "read_manifest", "store_external", "store_folder"]
 
 
 def _store(blobs: BlobStore, files: Iterable[tuple[str, Path]], materializer: str) -> StoredOutput:
@@ -24,8 +26,7 @@ def _store(blobs: BlobStore, files: Iterable[tuple[str, Path]], materializer: st
         info = blobs.put_file(path)
         listed[rel] = {"sha256": info.sha256, "size": info.size}
         total += info.size
-    manifest = {"materializer": materializer, "files": listed}
-    body = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+    body = manifest_bytes(listed, materializer=materializer)
     return StoredOutput(blobs.put_bytes(body).sha256, total, materializer)
 
 
@@ -52,13 +53,7 @@ def store_external(blobs: BlobStore, path: Path) -> StoredOutput:
 
 
 def read_manifest(blobs: BlobStore, manifest_sha: str) -> dict[str, Any]:
-    manifest: dict[str, Any] = json.loads(blobs.read_bytes(manifest_sha))
-    return manifest
-
-
-def manifest_blobs(manifest_sha: str, manifest: dict[str, Any]) -> list[str]:
-    """Every blob an output needs: the manifest and each file."""
-    return [manifest_sha, *(f["sha256"] for f in manifest["files"].values())]
+    return parse_manifest(blobs.read_bytes(manifest_sha))
 
 
 def fetch_folder(

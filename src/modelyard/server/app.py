@@ -28,6 +28,7 @@ from modelyard.environments.operations import OPERATIONS as ENVIRONMENT_OPERATIO
 from modelyard.errors import InvalidInput, ModelyardError, NotFound, PayloadTooLarge
 from modelyard.pipelines.operations import OPERATIONS as PIPELINE_OPERATIONS
 from modelyard.pipelines.schedules import OPERATIONS as SCHEDULE_OPERATIONS
+from modelyard.registry.operations import OPERATIONS as REGISTRY_OPERATIONS
 from modelyard.server.routes import API_PREFIX, mount_operations
 from modelyard.tracking.operations import OPERATIONS as TRACKING_OPERATIONS
 
@@ -185,6 +186,7 @@ def create_app(backend: LocalBackend, settings: Settings) -> FastAPI:
 
     mount_operations(app, TRACKING_OPERATIONS, backend)
     mount_operations(app, PIPELINE_OPERATIONS, backend)
+    mount_operations(app, REGISTRY_OPERATIONS, backend)
     mount_operations(app, SCHEDULE_OPERATIONS, backend)
     mount_operations(app, ENVIRONMENT_OPERATIONS, backend)
     _mount_blobs(app, backend)

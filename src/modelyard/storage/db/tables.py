@@ -285,3 +285,62 @@ schedules = Table(
     Column("created_at", BigInteger, nullable=False),
     Index(None, "enabled", "next_run_at"),
 )
+
+# Registry (C3): registered models, their immutable versions, and aliases with history.
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("name", String(250), primary_key=True),
+    Column("description", Text, nullable=True),
+    Column("tags", JSON, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("created_by", String(250), nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("model", String(250), ForeignKey("registered_models.name"), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("status", String(16), nullable=False),
+    Column("source", String(1000), nullable=False),
+    Column("run_id", ID, nullable=True),
+    Column("manifest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("flavor", String(64), nullable=True),
+    Column("signature", JSON, nullable=True),
+    Column("environment_hash", String(64), nullable=True),
+    Column("metrics", JSON, nullable=False),
+    Column("datasets", JSON, nullable=False),
+    Column("trusted", Boolean, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("tags", JSON, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(250), nullable=False),
+    Index(None, "run_id"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model", String(250), ForeignKey("registered_models.name"), primary_key=True),
+    Column("alias", String(100), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(250), nullable=False),
+)
+
+alias_history = Table(
+    "alias_history",
+    metadata,
+    Column("id", Integer().with_variant(BigInteger, "postgresql"), primary_key=True),
+    Column("model", String(250), nullable=False),
+    Column("alias", String(100), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("previous_version", Integer, nullable=True),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(250), nullable=False),
+    Column("reason", Text, nullable=True),
+    Index(None, "model", "alias"),
+)

@@ -1,0 +1,196 @@
+"""``modelyard model``: register, list, show, version, alias and archive models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from modelyard.cli.connection import open_client
+from modelyard.cli.output import format_time, print_json, print_mapping, print_table, user_errors
+
+if TYPE_CHECKING:
+    from modelyard.registry.models import ModelVersion
+
+app = typer.Typer(
+    help="The model registry: versions, aliases, URIs.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+ReasonOption = Annotated[str | None, typer.Option(help="Why; kept in the audit log.")]
+
+
+def _show_version(version: ModelVersion) -> None:
+    print_mapping(
+        f"{version.uri}",
+        {
+            "status": version.status.value,
+            "aliases": ", ".join(version.aliases) or None,
+            "flavor": version.flavor,
+            "source": version.source,
+            "run": version.run_id,
+            "size": version.size,
+            "files": version.manifest[:16],
+            "environment": version.environment_hash,
+            "trusted (pickle)": version.trusted,
+            "registered": f"{format_time(version.created_at)} by {version.created_by}",
+            "description": version.description,
+        },
+    )
+    if version.metrics:
+        print_mapping("Metrics", dict(sorted(version.metrics.items())))
+
+
+@app.command("register")
+def register(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    source: Annotated[str, typer.Argument(help="runs:/RUN_ID/PATH, or a local file or folder.")],
+    flavor: Annotated[str | None, typer.Option(help="sklearn, onnx, python...")] = None,
+    description: Annotated[str | None, typer.Option(help="What this version is.")] = None,
+    reason: ReasonOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register a new version of a model."""
+    with user_errors():
+        version = open_client().registry.register(
+            name, source, flavor=flavor, description=description, reason=reason
+        )
+        if as_json:
+            print_json(version)
+        else:
+            typer.echo(f"registered {version.uri} ({version.size} bytes)")
+
+
+@app.command("list")
+def list_models(as_json: JsonOption = False) -> None:
+    """List registered models."""
+    with user_errors():
+        models = open_client().registry.list()
+        if as_json:
+            print_json(models)
+            return
+        print_table(
+            "Models",
+            ["name", "latest", "aliases", "updated", "description"],
+            models,
+            lambda m: [
+                m.name,
+                m.latest_version,
+                ", ".join(f"{a}={v}" for a, v in sorted(m.aliases.items())),
+                format_time(m.updated_at),
+                m.description,
+            ],
+        )
+
+
+@app.command("show")
+def show(
+    ref: Annotated[str, typer.Argument(help="NAME, or a URI: models:/NAME/3, models:/NAME@ALIAS.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show a model, or the version a URI names."""
+    with user_errors():
+        registry = open_client().registry
+        if ref.startswith("models:/"):
+            version = registry.resolve(ref)
+            if as_json:
+                print_json(version)
+            else:
+                _show_version(version)
+            return
+        model = registry.get(ref)
+        if as_json:
+            print_json(model)
+            return
+        print_mapping(
+            f"Model {model.name}",
+            {
+                "latest version": model.latest_version,
+                "aliases": ", ".join(f"{a}={v}" for a, v in sorted(model.aliases.items())) or None,
+                "created": f"{format_time(model.created_at)} by {model.created_by}",
+                "description": model.description,
+            },
+        )
+
+
+@app.command("versions")
+def versions(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    as_json: JsonOption = False,
+) -> None:
+    """List a model's versions, newest first."""
+    with user_errors():
+        found = open_client().registry.versions(name)
+        if as_json:
+            print_json(found)
+            return
+        print_table(
+            f"Versions of {name}",
+            ["version", "status", "aliases", "flavor", "run", "registered", "source"],
+            found,
+            lambda v: [
+                v.version,
+                v.status.value,
+                ", ".join(v.aliases),
+                v.flavor,
+                v.run_id,
+                format_time(v.created_at),
+                v.source,
+            ],
+        )
+
+
+@app.command("alias")
+def alias(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    alias_name: Annotated[str, typer.Argument(metavar="ALIAS", help="e.g. champion.")],
+    version: Annotated[int | None, typer.Argument(help="Version to point at.")] = None,
+    delete: Annotated[bool, typer.Option("--delete", help="Remove the alias.")] = False,
+    history: Annotated[bool, typer.Option("--history", help="Show its moves.")] = False,
+    reason: ReasonOption = None,
+) -> None:
+    """Point an alias at a version, remove it (--delete) or show its history (--history)."""
+    with user_errors():
+        registry = open_client().registry
+        if history:
+            print_table(
+                f"{name}@{alias_name}",
+                ["when", "from", "to", "by", "why"],
+                registry.alias_history(name, alias_name),
+                lambda h: [format_time(h.at), h.previous_version, h.version, h.actor, h.reason],
+            )
+        elif delete:
+            registry.delete_alias(name, alias_name, reason=reason)
+            typer.echo(f"removed {name}@{alias_name}")
+        elif version is None:
+            from modelyard.cli.output import fail
+
+            fail("give the VERSION to point the alias at, or --delete, or --history")
+        else:
+            registry.set_alias(name, alias_name, version, reason=reason)
+            typer.echo(f"models:/{name}@{alias_name} -> models:/{name}/{version}")
+
+
+@app.command("archive")
+def archive(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[int, typer.Argument(help="Version.")],
+    reason: ReasonOption = None,
+) -> None:
+    """Archive a version (no alias may point at it)."""
+    with user_errors():
+        open_client().registry.archive(name, version, reason=reason)
+        typer.echo(f"archived models:/{name}/{version}")
+
+
+@app.command("download")
+def download(
+    uri: Annotated[str, typer.Argument(help="models:/NAME/VERSION or models:/NAME@ALIAS.")],
+    dest: Annotated[Path, typer.Option(help="Folder to write the files into.")] = Path("."),
+) -> None:
+    """Download a version's files, checking each hash."""
+    with user_errors():
+        typer.echo(str(open_client().registry.download(uri, dest)))

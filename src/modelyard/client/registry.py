@@ -1,0 +1,184 @@
+"""The registry from Python: ``Client().registry.register("churn", "runs:/<id>/model")``."""
+
+from __future__ import annotations
+
+import builtins
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from modelyard.core.backend import Backend
+from modelyard.errors import InvalidInput
+from modelyard.registry import operations as ops
+from modelyard.registry.models import (
+    AliasChange,
+    ArchiveVersion,
+    CreateModel,
+    DeleteAlias,
+    GetAliasHistory,
+    GetModel,
+    GetVersion,
+    ListModels,
+    ListVersions,
+    ModelVersion,
+    RegisteredModel,
+    RegisterVersion,
+    ResolveModelUri,
+    SetAlias,
+)
+from modelyard.storage.artifacts import normalize_artifact_path
+from modelyard.storage.artifacts.manifests import manifest_bytes, parse_manifest
+from modelyard.tracking import operations as tracking_ops
+from modelyard.tracking.models import ListArtifacts
+
+
+class RegistryClient:
+    """Registered models, their versions and aliases, on any backend."""
+
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+
+    def _put_manifest(self, files: dict[str, dict[str, Any]]) -> str:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "manifest.json"
+            path.write_bytes(manifest_bytes(files))
+            return self._backend.put_blob(path).sha256
+
+    def _files_of_run(self, source: str) -> tuple[str, dict[str, dict[str, Any]]]:
+        rest = source.removeprefix("runs:/")
+        run_id, _, path = rest.partition("/")
+        if not run_id:
+            raise InvalidInput(f"'{source}': use runs:/RUN_ID/PATH")
+        prefix = normalize_artifact_path(path) if path else None
+        artifacts = self._backend.call(
+            tracking_ops.list_artifacts, ListArtifacts(run_id=run_id, prefix=prefix)
+        ).artifacts
+        if not artifacts:
+            raise InvalidInput(
+                f"run '{run_id}' has no artifacts under '{path}'",
+                details={"run_id": run_id, "path": path},
+            )
+        files = {}
+        for artifact in artifacts:
+            rel = artifact.path if prefix is None else artifact.path[len(prefix) :].lstrip("/")
+            files[rel or Path(artifact.path).name] = {
+                "sha256": artifact.sha256,
+                "size": artifact.size,
+            }
+        return run_id, files
+
+    def _files_of_path(self, path: Path) -> dict[str, dict[str, Any]]:
+        if path.is_file():
+            found = [(path.name, path)]
+        elif path.is_dir():
+            found = [
+                (p.relative_to(path).as_posix(), p) for p in sorted(path.rglob("*")) if p.is_file()
+            ]
+        else:
+            raise InvalidInput(
+                f"'{path}' does not exist: register a file, a folder or runs:/RUN_ID/PATH"
+            )
+        files = {}
+        for rel, file in found:
+            blob = self._backend.put_blob(file)
+            files[rel] = {"sha256": blob.sha256, "size": blob.size}
+        return files
+
+    def register(
+        self,
+        name: str,
+        source: str | os.PathLike[str],
+        *,
+        flavor: str | None = None,
+        signature: dict[str, Any] | None = None,
+        environment_hash: str | None = None,
+        metrics: dict[str, float] | None = None,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+        trusted: bool = False,
+        reason: str | None = None,
+    ) -> ModelVersion:
+        """Register a new version from ``runs:/RUN_ID/PATH`` or a local file or folder.
+
+        From a run, the files are not copied (they are already stored) and the run's
+        latest metrics, input datasets and environment are snapshotted on the version.
+        """
+        text = os.fspath(source)
+        run_id = None
+        if text.startswith("runs:/"):
+            run_id, files = self._files_of_run(text)
+        elif "://" in text:
+            raise InvalidInput(
+                f"'{text}': registering from remote URIs is not supported yet; "
+                "download the files and register the folder"
+            )
+        else:
+            files = self._files_of_path(Path(text))
+            text = str(Path(text).resolve())
+        request = RegisterVersion(
+            model=name,
+            source=text,
+            manifest=self._put_manifest(files),
+            run_id=run_id,
+            flavor=flavor,
+            signature=signature,
+            environment_hash=environment_hash,
+            metrics=metrics,
+            trusted=trusted,
+            description=description,
+            tags=dict(tags or {}),
+        )
+        return self._backend.call(ops.register_version, request, reason=reason)
+
+    def create(
+        self, name: str, *, description: str | None = None, tags: dict[str, str] | None = None
+    ) -> RegisteredModel:
+        request = CreateModel(name=name, description=description, tags=dict(tags or {}))
+        return self._backend.call(ops.create_model, request)
+
+    def get(self, name: str) -> RegisteredModel:
+        return self._backend.call(ops.get_model, GetModel(name=name))
+
+    def list(self) -> builtins.list[RegisteredModel]:
+        return self._backend.call(ops.list_models, ListModels()).models
+
+    def versions(self, name: str) -> builtins.list[ModelVersion]:
+        return self._backend.call(ops.list_versions, ListVersions(model=name)).versions
+
+    def version(self, name: str, version: int) -> ModelVersion:
+        return self._backend.call(ops.get_version, GetVersion(model=name, version=version))
+
+    def resolve(self, uri: str) -> ModelVersion:
+        """The version ``models:/NAME/VERSION``, ``models:/NAME/latest`` or ``models:/NAME@ALIAS``
+        means now."""
+        return self._backend.call(ops.resolve_uri, ResolveModelUri(uri=uri))
+
+    def set_alias(
+        self, name: str, alias: str, version: int, *, reason: str | None = None
+    ) -> ModelVersion:
+        request = SetAlias(model=name, alias=alias, version=version)
+        return self._backend.call(ops.set_alias, request, reason=reason)
+
+    def delete_alias(self, name: str, alias: str, *, reason: str | None = None) -> None:
+        self._backend.call(ops.delete_alias, DeleteAlias(model=name, alias=alias), reason=reason)
+
+    def alias_history(self, name: str, alias: str) -> builtins.list[AliasChange]:
+        request = GetAliasHistory(model=name, alias=alias)
+        return self._backend.call(ops.get_alias_history, request).changes
+
+    def archive(self, name: str, version: int, *, reason: str | None = None) -> ModelVersion:
+        request = ArchiveVersion(model=name, version=version)
+        return self._backend.call(ops.archive_version, request, reason=reason)
+
+    def download(self, uri: str, dest: str | os.PathLike[str]) -> Path:
+        """Write a version's files under ``dest`` (each hash checked); returns ``dest``."""
+        version = self.resolve(uri)
+        root = Path(dest)
+        with tempfile.TemporaryDirectory() as tmp:
+            manifest_file = Path(tmp) / "manifest.json"
+            self._backend.get_blob(version.manifest, manifest_file)
+            manifest = parse_manifest(manifest_file.read_bytes())
+        for rel, info in manifest["files"].items():
+            self._backend.get_blob(info["sha256"], root / normalize_artifact_path(rel))
+        return root

@@ -1,0 +1,184 @@
+"""Registry records as users and the REST API see them, and the ``models:/`` URIs."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field
+
+from modelyard.core.operations import Model, Request
+from modelyard.errors import InvalidInput
+from modelyard.tracking.models import Id
+
+ModelName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,249}$")]
+
+
+def _not_latest(alias: str) -> str:
+    # "latest" always means the newest version; an alias may not take its place.
+    if alias == "latest":
+        raise ValueError("'latest' is reserved for the newest version; pick another alias")
+    return alias
+
+
+# An alias never looks like a version number (it starts with a letter).
+AliasName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_\-]{0,99}$"), AfterValidator(_not_latest)]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Version = Annotated[int, Field(ge=1)]
+
+
+class VersionStatus(StrEnum):
+    READY = "READY"
+    ARCHIVED = "ARCHIVED"
+
+
+class ModelVersion(Model):
+    model: str
+    version: int
+    status: VersionStatus
+    source: str
+    run_id: str | None
+    manifest: str
+    size: int
+    flavor: str | None
+    signature: dict[str, Any] | None
+    environment_hash: str | None
+    metrics: dict[str, float]
+    datasets: list[dict[str, Any]]
+    trusted: bool
+    description: str | None
+    tags: dict[str, str]
+    created_at: int
+    created_by: str
+    aliases: list[str] = Field(default_factory=list)
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.model}/{self.version}"
+
+
+class RegisteredModel(Model):
+    name: str
+    description: str | None
+    tags: dict[str, str]
+    created_at: int
+    updated_at: int
+    created_by: str
+    aliases: dict[str, int] = Field(default_factory=dict)
+    latest_version: int | None = None
+
+
+class ModelList(Model):
+    models: list[RegisteredModel]
+
+
+class VersionList(Model):
+    versions: list[ModelVersion]
+
+
+class AliasChange(Model):
+    alias: str
+    version: int | None
+    previous_version: int | None
+    at: int
+    actor: str
+    reason: str | None
+
+
+class AliasHistory(Model):
+    changes: list[AliasChange]
+
+
+class CreateModel(Request):
+    name: ModelName
+    description: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class GetModel(Request):
+    name: ModelName
+
+
+class ListModels(Request):
+    pass
+
+
+class RegisterVersion(Request):
+    model: ModelName
+    source: Annotated[str, Field(min_length=1, max_length=1000)]
+    manifest: Sha256
+    run_id: Id | None = None
+    flavor: str | None = None
+    signature: dict[str, Any] | None = None
+    environment_hash: Sha256 | None = None
+    metrics: dict[str, float] | None = None
+    trusted: bool = False
+    description: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class GetVersion(Request):
+    model: ModelName
+    version: Version
+
+
+class ListVersions(Request):
+    model: ModelName
+
+
+class SetAlias(Request):
+    model: ModelName
+    alias: AliasName
+    version: Version
+
+
+class DeleteAlias(Request):
+    model: ModelName
+    alias: AliasName
+
+
+class GetAliasHistory(Request):
+    model: ModelName
+    alias: AliasName
+
+
+class ResolveModelUri(Request):
+    uri: Annotated[str, Field(min_length=1, max_length=1100)]
+
+
+class ArchiveVersion(Request):
+    model: ModelName
+    version: Version
+
+
+_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>[^/@]+)|@(?P<alias>[^/@]+))$")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelUri:
+    """``models:/name/3``, ``models:/name/latest`` or ``models:/name@alias``."""
+
+    name: str
+    version: int | None = None
+    alias: str | None = None
+
+    @classmethod
+    def parse(cls, uri: str) -> ModelUri:
+        match = _URI.match(uri)
+        if match is None:
+            raise InvalidInput(
+                f"'{uri}' is not a model URI: use models:/NAME/VERSION, models:/NAME/latest "
+                "or models:/NAME@ALIAS",
+                details={"uri": uri},
+            )
+        version = match.group("version")
+        if version is not None and version != "latest":
+            if not version.isdigit() or int(version) < 1:
+                raise InvalidInput(
+                    f"'{uri}': the version must be a positive number or 'latest'",
+                    details={"uri": uri},
+                )
+            return cls(match.group("name"), version=int(version))
+        return cls(match.group("name"), alias=match.group("alias"))

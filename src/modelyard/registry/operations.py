@@ -1,0 +1,430 @@
+"""Registry operations: models, versions that number themselves, aliases with history.
+
+A version's files are a manifest of blobs (see ``storage/artifacts/manifests.py``): they
+are immutable and hashed. Registering from a run snapshots the run's latest metrics, its
+input datasets and its environment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+
+from modelyard.core.operations import Done, OperationContext, OperationSet
+from modelyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from modelyard.registry.models import (
+    AliasChange,
+    AliasHistory,
+    ArchiveVersion,
+    CreateModel,
+    DeleteAlias,
+    GetAliasHistory,
+    GetModel,
+    GetVersion,
+    ListModels,
+    ListVersions,
+    ModelList,
+    ModelUri,
+    ModelVersion,
+    RegisteredModel,
+    RegisterVersion,
+    ResolveModelUri,
+    SetAlias,
+    VersionList,
+    VersionStatus,
+)
+from modelyard.storage.artifacts.manifests import manifest_blobs, parse_manifest
+from modelyard.storage.db.tables import (
+    alias_history,
+    model_aliases,
+    model_versions,
+    registered_models,
+)
+from modelyard.tracking import records as tracking_records
+
+ops = OperationSet("registry")
+
+
+def _model_row(ctx: OperationContext, name: str, *, lock: bool = False) -> Any:
+    query = select(registered_models).where(registered_models.c.name == name)
+    row = ctx.conn.execute(query.with_for_update() if lock else query).mappings().first()
+    if row is None:
+        raise NotFound.of("model", name)
+    return row
+
+
+def _aliases(ctx: OperationContext, name: str) -> dict[str, int]:
+    rows = ctx.conn.execute(
+        select(model_aliases.c.alias, model_aliases.c.version).where(model_aliases.c.model == name)
+    )
+    return {str(alias): int(version) for alias, version in rows}
+
+
+def _model(ctx: OperationContext, row: Any) -> RegisteredModel:
+    latest = ctx.conn.execute(
+        select(func.max(model_versions.c.version)).where(model_versions.c.model == row["name"])
+    ).scalar()
+    return RegisteredModel(
+        name=row["name"],
+        description=row["description"],
+        tags=row["tags"] or {},
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        created_by=row["created_by"],
+        aliases=_aliases(ctx, row["name"]),
+        latest_version=latest,
+    )
+
+
+def _version(row: Any, aliases: dict[str, int]) -> ModelVersion:
+    return ModelVersion(
+        model=row["model"],
+        version=row["version"],
+        status=VersionStatus(row["status"]),
+        source=row["source"],
+        run_id=row["run_id"],
+        manifest=row["manifest"],
+        size=row["size"],
+        flavor=row["flavor"],
+        signature=row["signature"],
+        environment_hash=row["environment_hash"],
+        metrics=row["metrics"] or {},
+        datasets=row["datasets"] or [],
+        trusted=row["trusted"],
+        description=row["description"],
+        tags=row["tags"] or {},
+        created_at=row["created_at"],
+        created_by=row["created_by"],
+        aliases=sorted(a for a, v in aliases.items() if v == row["version"]),
+    )
+
+
+def _version_row(ctx: OperationContext, name: str, version: int) -> Any:
+    row = (
+        ctx.conn.execute(
+            select(model_versions).where(
+                model_versions.c.model == name, model_versions.c.version == version
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(
+            f"model '{name}' has no version {version}",
+            details={"kind": "model version", "id": f"{name}/{version}"},
+        )
+    return row
+
+
+def _create_model_row(ctx: OperationContext, req: CreateModel) -> dict[str, Any]:
+    now = ctx.now_ms()
+    row = {
+        "name": req.name,
+        "description": req.description,
+        "tags": req.tags,
+        "created_at": now,
+        "updated_at": now,
+        "created_by": ctx.actor.name,
+    }
+    ctx.conn.execute(insert(registered_models).values(row))
+    ctx.work.record("model.created", "model", req.name, after=row)
+    ctx.work.emit("model.created", req.name, {"model": req.name})
+    return row
+
+
+@ops.write("POST", "/models", permission="models:write", audit="model.created")
+def create_model(ctx: OperationContext, req: CreateModel) -> RegisteredModel:
+    """Create a registered model (versions are added by registering)."""
+    exists = ctx.conn.execute(
+        select(registered_models.c.name).where(registered_models.c.name == req.name)
+    ).first()
+    if exists is not None:
+        raise AlreadyExists(f"model '{req.name}' already exists", details={"id": req.name})
+    return _model(ctx, _create_model_row(ctx, req))
+
+
+@ops.read("/models/{name}", permission="models:read")
+def get_model(ctx: OperationContext, req: GetModel) -> RegisteredModel:
+    """A registered model with its aliases and latest version."""
+    return _model(ctx, _model_row(ctx, req.name))
+
+
+@ops.read("/models", permission="models:read")
+def list_models(ctx: OperationContext, req: ListModels) -> ModelList:
+    """Every registered model, by name."""
+    rows = ctx.conn.execute(select(registered_models).order_by(registered_models.c.name))
+    return ModelList(models=[_model(ctx, r) for r in rows.mappings()])
+
+
+@ops.write(
+    "POST", "/models/{model}/versions", permission="models:write", audit="model.version.registered"
+)
+def register_version(ctx: OperationContext, req: RegisterVersion) -> ModelVersion:
+    """Register a new version from stored files; versions number themselves."""
+    if not ctx.blobs.exists(req.manifest):
+        raise InvalidInput(
+            f"manifest {req.manifest} is not in the artifact store: upload the model's files first"
+        )
+    manifest = parse_manifest(ctx.blobs.read_bytes(req.manifest))
+    missing = [s for s in manifest_blobs(req.manifest, manifest) if not ctx.blobs.exists(s)]
+    if missing:
+        raise InvalidInput(f"{len(missing)} file(s) of manifest {req.manifest} are not stored")
+    if not manifest["files"]:
+        raise InvalidInput(f"'{req.source}' holds no files: a model version needs at least one")
+    metrics, datasets, environment = dict(req.metrics or {}), [], req.environment_hash
+    if req.run_id is not None:
+        run = tracking_records.load_run(ctx.conn, req.run_id)
+        if req.metrics is None:
+            metrics = {k: v for k, v in run.metrics.items() if v == v}  # NaN is not a snapshot
+        datasets = [d.model_dump(mode="json", by_alias=True) for d in run.inputs]
+        environment = environment or run.environment_hash
+    try:
+        _model_row(ctx, req.model, lock=True)  # serialises version numbering per model
+    except NotFound:
+        _create_model_row(ctx, CreateModel(name=req.model))
+    version = 1 + (
+        ctx.conn.execute(
+            select(func.max(model_versions.c.version)).where(model_versions.c.model == req.model)
+        ).scalar()
+        or 0
+    )
+    now = ctx.now_ms()
+    row = {
+        "model": req.model,
+        "version": version,
+        "status": VersionStatus.READY.value,
+        "source": req.source,
+        "run_id": req.run_id,
+        "manifest": req.manifest,
+        "size": sum(f["size"] for f in manifest["files"].values()),
+        "flavor": req.flavor,
+        "signature": req.signature,
+        "environment_hash": environment,
+        "metrics": metrics,
+        "datasets": datasets,
+        "trusted": req.trusted,
+        "description": req.description,
+        "tags": req.tags,
+        "created_at": now,
+        "created_by": ctx.actor.name,
+    }
+    ctx.conn.execute(insert(model_versions).values(row))
+    ctx.conn.execute(
+        update(registered_models)
+        .where(registered_models.c.name == req.model)
+        .values(updated_at=now)
+    )
+    ctx.work.record("model.version.registered", "model", f"{req.model}/{version}", after=row)
+    ctx.work.emit(
+        "model.version.registered",
+        f"{req.model}/{version}",
+        {"model": req.model, "version": version, "source": req.source, "run_id": req.run_id},
+    )
+    return _version(row, {})
+
+
+@ops.read("/models/{model}/versions/{version}", permission="models:read")
+def get_version(ctx: OperationContext, req: GetVersion) -> ModelVersion:
+    """One version of a model."""
+    return _version(_version_row(ctx, req.model, req.version), _aliases(ctx, req.model))
+
+
+@ops.read("/models/{model}/versions", permission="models:read")
+def list_versions(ctx: OperationContext, req: ListVersions) -> VersionList:
+    """Every version of a model, newest first."""
+    _model_row(ctx, req.model)
+    aliases = _aliases(ctx, req.model)
+    rows = ctx.conn.execute(
+        select(model_versions)
+        .where(model_versions.c.model == req.model)
+        .order_by(model_versions.c.version.desc())
+    ).mappings()
+    return VersionList(versions=[_version(r, aliases) for r in rows])
+
+
+def _record_alias(
+    ctx: OperationContext, model: str, alias: str, version: int | None, previous: int | None
+) -> None:
+    ctx.conn.execute(
+        insert(alias_history).values(
+            model=model,
+            alias=alias,
+            version=version,
+            previous_version=previous,
+            at=ctx.now_ms(),
+            actor=ctx.actor.name,
+            reason=ctx.work.reason,
+        )
+    )
+
+
+@ops.write(
+    "PUT", "/models/{model}/aliases/{alias}", permission="models:write", audit="model.alias.set"
+)
+def set_alias(ctx: OperationContext, req: SetAlias) -> ModelVersion:
+    """Point an alias (``champion``, ``challenger``...) at a version; the move is kept."""
+    _model_row(ctx, req.model, lock=True)
+    row = _version_row(ctx, req.model, req.version)
+    if row["status"] == VersionStatus.ARCHIVED.value:
+        raise Conflict(
+            f"version {req.version} of '{req.model}' is archived; an alias cannot point at it"
+        )
+    previous = _aliases(ctx, req.model).get(req.alias)
+    if previous != req.version:
+        values = {"version": req.version, "updated_at": ctx.now_ms(), "updated_by": ctx.actor.name}
+        if previous is None:
+            ctx.conn.execute(
+                insert(model_aliases).values(model=req.model, alias=req.alias, **values)
+            )
+        else:
+            ctx.conn.execute(
+                update(model_aliases)
+                .where(model_aliases.c.model == req.model, model_aliases.c.alias == req.alias)
+                .values(values)
+            )
+        _record_alias(ctx, req.model, req.alias, req.version, previous)
+        ctx.work.record(
+            "model.alias.set",
+            "model",
+            f"{req.model}@{req.alias}",
+            before={"version": previous},
+            after={"version": req.version},
+        )
+        ctx.work.emit(
+            "model.alias.set",
+            f"{req.model}@{req.alias}",
+            {
+                "model": req.model,
+                "alias": req.alias,
+                "version": req.version,
+                "previous_version": previous,
+            },
+        )
+    return _version(row, _aliases(ctx, req.model))
+
+
+@ops.write(
+    "DELETE",
+    "/models/{model}/aliases/{alias}",
+    permission="models:write",
+    audit="model.alias.deleted",
+)
+def delete_alias(ctx: OperationContext, req: DeleteAlias) -> Done:
+    """Remove an alias; its history keeps the removal."""
+    previous = _aliases(ctx, req.model).get(req.alias)
+    if previous is None:
+        raise NotFound(
+            f"model '{req.model}' has no alias '{req.alias}'",
+            details={"kind": "alias", "id": f"{req.model}@{req.alias}"},
+        )
+    ctx.conn.execute(
+        delete(model_aliases).where(
+            model_aliases.c.model == req.model, model_aliases.c.alias == req.alias
+        )
+    )
+    _record_alias(ctx, req.model, req.alias, None, previous)
+    ctx.work.record(
+        "model.alias.deleted",
+        "model",
+        f"{req.model}@{req.alias}",
+        before={"version": previous},
+        after=None,
+    )
+    ctx.work.emit(
+        "model.alias.deleted",
+        f"{req.model}@{req.alias}",
+        {"model": req.model, "alias": req.alias, "previous_version": previous},
+    )
+    return Done()
+
+
+@ops.read("/models/{model}/aliases/{alias}/history", permission="models:read")
+def get_alias_history(ctx: OperationContext, req: GetAliasHistory) -> AliasHistory:
+    """Every move of an alias, oldest first, with who moved it and why."""
+    _model_row(ctx, req.model)
+    h = alias_history.c
+    rows = ctx.conn.execute(
+        select(alias_history).where(h.model == req.model, h.alias == req.alias).order_by(h.id)
+    ).mappings()
+    return AliasHistory(
+        changes=[
+            AliasChange(
+                alias=r["alias"],
+                version=r["version"],
+                previous_version=r["previous_version"],
+                at=r["at"],
+                actor=r["actor"],
+                reason=r["reason"],
+            )
+            for r in rows
+        ]
+    )
+
+
+@ops.read("/model-uris/resolve", permission="models:read")
+def resolve_uri(ctx: OperationContext, req: ResolveModelUri) -> ModelVersion:
+    """The version a ``models:/name/3``, ``models:/name/latest`` or ``models:/name@alias`` means."""
+    uri = ModelUri.parse(req.uri)
+    aliases = _aliases(ctx, uri.name)
+    if uri.alias is not None:
+        if uri.alias not in aliases:
+            _model_row(ctx, uri.name)
+            raise NotFound(
+                f"model '{uri.name}' has no alias '{uri.alias}'",
+                details={"kind": "alias", "id": f"{uri.name}@{uri.alias}"},
+            )
+        version = aliases[uri.alias]
+    elif uri.version is not None:
+        version = uri.version
+    else:
+        latest = _model(ctx, _model_row(ctx, uri.name)).latest_version
+        if latest is None:
+            raise NotFound(
+                f"model '{uri.name}' has no versions yet",
+                details={"kind": "model version", "id": f"{uri.name}/latest"},
+            )
+        version = latest
+    return _version(_version_row(ctx, uri.name, version), aliases)
+
+
+@ops.write(
+    "POST",
+    "/models/{model}/versions/{version}/archive",
+    permission="models:write",
+    audit="model.version.archived",
+    idempotent=True,
+)
+def archive_version(ctx: OperationContext, req: ArchiveVersion) -> ModelVersion:
+    """Archive a version: it stays loadable by number but no alias may point at it."""
+    row = _version_row(ctx, req.model, req.version)
+    pointing = sorted(a for a, v in _aliases(ctx, req.model).items() if v == req.version)
+    if pointing:
+        raise Conflict(
+            f"version {req.version} of '{req.model}' is {', '.join(pointing)}: move the "
+            "alias first",
+            details={"aliases": pointing},
+        )
+    if row["status"] != VersionStatus.ARCHIVED.value:
+        ctx.conn.execute(
+            update(model_versions)
+            .where(model_versions.c.model == req.model, model_versions.c.version == req.version)
+            .values(status=VersionStatus.ARCHIVED.value)
+        )
+        ctx.work.record(
+            "model.version.archived",
+            "model",
+            f"{req.model}/{req.version}",
+            before={"status": row["status"]},
+            after={"status": VersionStatus.ARCHIVED.value},
+        )
+        ctx.work.emit(
+            "model.version.archived",
+            f"{req.model}/{req.version}",
+            {"model": req.model, "version": req.version},
+        )
+    return _version(_version_row(ctx, req.model, req.version), _aliases(ctx, req.model))
+
+
+OPERATIONS = ops.operations

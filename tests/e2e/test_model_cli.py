@@ -1,0 +1,59 @@
+"""`modelyard model`: register from a file and from a run, alias, inspect, bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import Cli, store_env
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    root = tmp_path_factory.mktemp("model-cli")
+    (root / "model.bin").write_bytes(b"weights")
+    return Cli(store_env(root), cwd=root)
+
+
+def test_register_alias_show_and_download(cli: Cli) -> None:
+    run_id = cli.python(
+        "import modelyard\n"
+        "with modelyard.start_run('train') as run:\n"
+        "    modelyard.log_metric('auc', 0.9)\n"
+        "    modelyard.log_artifact('model.bin', 'model')\n"
+        "print(run.id)\n"
+    ).strip()
+    first = cli("model", "register", "churn", "model.bin", "--json").json()
+    assert first["version"] == 1
+    second = cli(
+        "model", "register", "churn", f"runs:/{run_id}/model", "--flavor", "custom", "--json"
+    ).json()
+    assert (second["version"], second["run_id"], second["metrics"]) == (2, run_id, {"auc": 0.9})
+    assert (
+        "models:/churn@champion -> models:/churn/2"
+        in cli("model", "alias", "churn", "champion", "2", "--reason", "better auc").stdout
+    )
+    shown = cli("model", "show", "models:/churn@champion", "--json").json()
+    assert (shown["version"], shown["aliases"]) == (2, ["champion"])
+    assert cli("model", "show", "churn", "--json").json()["aliases"] == {"champion": 2}
+    assert [m["name"] for m in cli("model", "list", "--json").json()] == ["churn"]
+    assert [v["version"] for v in cli("model", "versions", "churn", "--json").json()] == [2, 1]
+    assert "better auc" in cli("model", "alias", "churn", "champion", "--history").stdout
+    cli("model", "download", "models:/churn/2", "--dest", "out")
+    assert (cli.cwd / "out" / "model.bin").read_bytes() == b"weights"
+    assert "archived" in cli("model", "archive", "churn", "1", "--reason", "old").stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("model", "show", "models:/nope/1"), "model 'nope' has no version 1"),
+        (("model", "show", "models:/churn"), "not a model URI"),
+        (("model", "register", "churn", "missing.bin"), "does not exist"),
+        (("model", "register", "churn", "runs:/0123456789abcdef/x"), "does not exist"),
+        (("model", "alias", "churn", "champion"), "give the VERSION"),
+        (("model", "alias", "churn", "latest", "1"), "reserved"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(cli: Cli, args: tuple[str, ...], message: str) -> None:
+    lines = cli(*args, expect=2).assert_user_error()
+    assert message in lines[0]
