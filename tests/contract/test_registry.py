@@ -50,14 +50,19 @@ def test_register_from_a_run_snapshots_its_metrics_and_data(
     run = client.create_run(exp.id)
     client.log_artifacts(run.id, model_dir, "model")
     client.log_batch(
-        run.id, metrics=[{"key": "auc", "value": 0.91}, {"key": "loss", "value": float("nan")}]
+        run.id,
+        metrics=[
+            {"key": "auc", "value": 0.91},
+            {"key": "loss", "value": float("nan")},
+            {"key": "ratio", "value": float("inf")},
+        ],
     )
     dataset = DatasetInput(name="train", digest="d" * 64, row_count=10)
     client.log_input(run.id, dataset)
     version = client.registry.register("churn", f"runs:/{run.id}/model", flavor="sklearn")
     assert version.run_id == run.id
     assert version.source == f"runs:/{run.id}/model"
-    assert version.metrics == {"auc": 0.91}  # NaN is not a value to compare against
+    assert version.metrics == {"auc": 0.91}  # NaN and inf are not values to compare against
     assert version.datasets[0]["digest"] == "d" * 64
     assert version.size == len(b"model-bytes") + len(b"\x93NUMPY weights")
 
@@ -142,6 +147,9 @@ def test_bad_registrations(client: Client, tmp_path: Path) -> None:
         client.registry.register("bad name!", tmp_path)
     with pytest.raises(InvalidInput, match="alias"):
         client.registry.set_alias("churn", "latest", 1)
+    (tmp_path / "f.bin").write_bytes(b"x")
+    with pytest.raises(InvalidInput, match="finite"):
+        client.registry.register("churn", tmp_path / "f.bin", metrics={"auc": float("inf")})
     client.registry.create("solo")
     with pytest.raises(AlreadyExists, match="solo"):
         client.registry.create("solo")

@@ -7,6 +7,7 @@ input datasets and its environment.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
@@ -174,10 +175,15 @@ def register_version(ctx: OperationContext, req: RegisterVersion) -> ModelVersio
     if not manifest["files"]:
         raise InvalidInput(f"'{req.source}' holds no files: a model version needs at least one")
     metrics, datasets, environment = dict(req.metrics or {}), [], req.environment_hash
+    bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
+    if bad:
+        raise InvalidInput(f"version metrics must be finite numbers: {', '.join(bad)}")
     if req.run_id is not None:
         run = tracking_records.load_run(ctx.conn, req.run_id)
         if req.metrics is None:
-            metrics = {k: v for k, v in run.metrics.items() if v == v}  # NaN is not a snapshot
+            # A snapshot is for comparing versions: NaN and infinities compare to nothing
+            # (and JSON columns cannot hold them).
+            metrics = {k: v for k, v in run.metrics.items() if math.isfinite(v)}
         datasets = [d.model_dump(mode="json", by_alias=True) for d in run.inputs]
         environment = environment or run.environment_hash
     try:
