@@ -78,6 +78,7 @@ def test_a_step_used_twice_gets_distinct_nodes() -> None:
         ({"nope": 1}, r"no parameter 'nope'.*n, scale"),
         ({"n": "ten"}, "parameter 'n' must be integer"),
         ({"scale": True}, "parameter 'scale' must be number"),
+        ({"scale": float("inf")}, "parameter 'scale' must be a finite number"),
     ],
 )
 def test_bad_pipeline_parameters(given: dict[str, object], message: str) -> None:

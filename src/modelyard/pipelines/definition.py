@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -46,7 +47,15 @@ class ParamSpec:
                 f"{owner}: parameter '{name}' must be {self.type}, got {value!r}",
                 details={"owner": owner, "parameter": name},
             )
-        return float(value) if self.type == "number" else value
+        if self.type == "number":
+            if not math.isfinite(value):
+                # It would be part of cache keys and JSON records, which hold no NaN or inf.
+                raise InvalidInput(
+                    f"{owner}: parameter '{name}' must be a finite number, got {value!r}",
+                    details={"owner": owner, "parameter": name},
+                )
+            return float(value)
+        return value
 
 
 @dataclass(frozen=True, slots=True)
