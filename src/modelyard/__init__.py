@@ -40,7 +40,11 @@ _EXPORTS = {
     "run_pipeline": "modelyard.client.pipelines",
     "register_materializer": "modelyard.pipelines.materializers",
     "Materializer": "modelyard.pipelines.materializers",
+    "models": "modelyard.client.models",
 }
+
+# Exports that are whole modules (``modelyard.models.load(...)``), not names inside one.
+_MODULE_EXPORTS = {"models"}
 
 __all__ = [
     "ActiveRun",
@@ -65,6 +69,7 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "models",
     "pipeline",
     "register_materializer",
     "run_pipeline",
@@ -75,6 +80,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from modelyard.client import models
     from modelyard.client.client import Client
     from modelyard.client.fluent import (
         ActiveRun,
@@ -104,7 +110,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'modelyard' has no attribute '{name}'")
-    value = getattr(import_module(module), name)
+    imported = import_module(module)
+    value = imported if name in _MODULE_EXPORTS else getattr(imported, name)
     globals()[name] = value
     return value
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from modelyard.core import skops_format
 from modelyard.errors import InvalidInput
 
 
@@ -79,28 +80,15 @@ class NumpyNpy:
 
 class SklearnSkops:
     name = "sklearn.skops"
-    _TRUSTED_ROOTS = ("sklearn.", "numpy.", "scipy.", "builtins.")
 
     def can_save(self, value: Any) -> bool:
         return _module_root(value) == "sklearn"
 
     def save(self, value: Any, folder: Path) -> None:
-        import skops.io as sio
-
-        sio.dump(value, folder / "model.skops")
+        skops_format.save(value, folder / "model.skops")
 
     def load(self, folder: Path) -> Any:
-        import skops.io as sio
-
-        path = folder / "model.skops"
-        untrusted = sio.get_untrusted_types(file=path)
-        unsafe = [t for t in untrusted if not t.startswith(self._TRUSTED_ROOTS)]
-        if unsafe:
-            raise InvalidInput(
-                f"the model in {path} contains types outside scikit-learn, NumPy and SciPy "
-                f"({', '.join(unsafe)}); refusing to load them"
-            )
-        return sio.load(path, trusted=untrusted)
+        return skops_format.load(folder / "model.skops")
 
 
 class PathCopy:

@@ -1,0 +1,173 @@
+"""``modelyard.models``: save, register and load models, safely by default.
+
+```python
+v = modelyard.models.register(model, "churn", sample=X_train.head())
+m = modelyard.models.load("models:/churn@champion")
+m.predict(rows)  # checked against the signature first
+```
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import weakref
+from pathlib import Path
+from typing import Any
+
+from modelyard.client.client import Client
+from modelyard.errors import InvalidInput
+from modelyard.registry.flavors import ModelDescriptor, load_model, save_model
+from modelyard.registry.models import ModelUri, ModelVersion
+from modelyard.registry.signatures import check_input
+
+__all__ = ["LoadedModel", "load", "register", "save"]
+
+logger = logging.getLogger(__name__)
+
+TRUSTED_WARNING = "%s was registered with trusted=True: loading runs pickle"
+
+
+def save(
+    model: Any,
+    path: str | os.PathLike[str],
+    *,
+    flavor: str | None = None,
+    sample: Any = None,
+    artifacts: dict[str, str | os.PathLike[str]] | None = None,
+    trusted: bool = False,
+) -> ModelDescriptor:
+    """Save ``model`` into a new folder with its ``modelyard-model.json`` descriptor.
+
+    The flavor is inferred when not given: ``sklearn`` for scikit-learn estimators (skops),
+    ``python`` for objects with ``predict`` and ``load_context``; anything else needs
+    ``trusted=True`` and is pickled. ``sample`` gives the signature and input example.
+    """
+    return save_model(
+        model, Path(path), flavor=flavor, sample=sample, artifacts=artifacts, trusted=trusted
+    )
+
+
+def _fluent_run(client: Client | None) -> tuple[Client, str | None]:
+    """The client to use, and the notebook API's active run if it belongs to that client."""
+    # Deferred: fluent starts a session (and reads settings) on import of its state.
+    from modelyard.client import fluent
+
+    session = fluent._session
+    if session is not None and session.stack and client in (None, session.client):
+        return session.client, session.stack[-1]
+    if client is not None:
+        return client, None
+    return fluent._current().client, None
+
+
+def register(
+    model: Any,
+    name: str,
+    *,
+    sample: Any = None,
+    flavor: str | None = None,
+    trusted: bool = False,
+    artifacts: dict[str, str | os.PathLike[str]] | None = None,
+    description: str | None = None,
+    reason: str | None = None,
+    client: Client | None = None,
+) -> ModelVersion:
+    """Save ``model`` and register it as a new version of ``name``.
+
+    Inside an active run the saved folder is logged as the run's ``models/<name>``
+    artifacts and registered from there (so the version keeps the run's metrics and
+    datasets); otherwise the folder is registered directly.
+    """
+    target, run_id = _fluent_run(client)
+    with tempfile.TemporaryDirectory(prefix="modelyard-model-") as tmp:
+        folder = Path(tmp) / "model"
+        descriptor = save(
+            model, folder, flavor=flavor, sample=sample, artifacts=artifacts, trusted=trusted
+        )
+        source = str(folder)
+        if run_id is not None:
+            prefix = f"models/{name}"
+            target.log_artifacts(run_id, folder, prefix)
+            source = f"runs:/{run_id}/{prefix}"
+        return target.registry.register(
+            name,
+            source,
+            flavor=descriptor.flavor,
+            signature=descriptor.signature,
+            trusted=descriptor.trusted,
+            description=description,
+            reason=reason,
+        )
+
+
+class LoadedModel:
+    """A registered model ready to predict; inputs are checked against its signature."""
+
+    def __init__(
+        self, model: Any, version: ModelVersion | None, descriptor: ModelDescriptor
+    ) -> None:
+        self.model = model
+        self.version = version
+        self.descriptor = descriptor
+
+    @property
+    def signature(self) -> dict[str, Any] | None:
+        if self.version is not None and self.version.signature is not None:
+            return self.version.signature
+        return self.descriptor.signature
+
+    @property
+    def flavor(self) -> str:
+        return self.descriptor.flavor
+
+    def predict(self, data: Any) -> Any:
+        """Check ``data`` against the signature (if any), then call the model's ``predict``."""
+        signature = self.signature
+        checked = check_input(signature, data) if signature is not None else data
+        return self.model.predict(checked)
+
+    def __repr__(self) -> str:
+        where = self.version.uri if self.version is not None else "local folder"
+        return f"<LoadedModel {where} flavor={self.flavor}>"
+
+
+def _load_folder(folder: Path, version: ModelVersion | None) -> LoadedModel:
+    trusted = version.trusted if version is not None else None
+    model, descriptor = load_model(folder, trusted=trusted)
+    if version is not None and version.flavor not in (None, descriptor.flavor):
+        raise InvalidInput(
+            f"{version.uri} is registered as flavor '{version.flavor}' but its files are "
+            f"'{descriptor.flavor}'; refusing to load it",
+            details={"uri": version.uri},
+        )
+    if descriptor.flavor == "pickle":
+        logger.warning(TRUSTED_WARNING, version.uri if version is not None else str(folder))
+    return LoadedModel(model, version, descriptor)
+
+
+def load(uri: str | os.PathLike[str], *, client: Client | None = None) -> LoadedModel:
+    """Load ``models:/NAME/VERSION``, ``models:/NAME@ALIAS``, ``models:/NAME/latest`` or a
+    saved model folder."""
+    text = os.fspath(uri)
+    if not text.startswith("models:/"):
+        folder = Path(text)
+        if not folder.is_dir():
+            raise InvalidInput(f"'{text}' is neither a models:/ URI nor a saved model folder")
+        return _load_folder(folder, None)
+    ModelUri.parse(text)
+    target, _ = _fluent_run(client)
+    version = target.registry.resolve(text)
+    folder = Path(tempfile.mkdtemp(prefix="modelyard-load-"))
+    try:
+        # Download the resolved version, not the URI again: an alias may move meanwhile.
+        target.registry.download(version.uri, folder)
+        loaded = _load_folder(folder, version)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    # A python model may read its artifacts lazily: keep the folder while the model lives.
+    weakref.finalize(loaded, shutil.rmtree, folder, ignore_errors=True)
+    return loaded

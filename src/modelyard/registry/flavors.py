@@ -1,0 +1,323 @@
+"""Flavors: how a model object is saved into a folder and loaded back, safely by default.
+
+A saved model is a folder with a ``modelyard-model.json`` descriptor (flavor, signature,
+input example file, trusted, Python and library versions) next to the flavor's files:
+
+==========  ====================================  =========================================
+flavor      saves                                 loads
+==========  ====================================  =========================================
+``sklearn`` a scikit-learn estimator, as skops    refusing types outside scikit-learn,
+            (``model.skops``)                     NumPy, SciPy and builtins
+``python``  the source file of the model's class  imports that file, builds the class with
+            (``code/``) and its artifact files    no arguments, calls ``load_context``
+            (``artifacts/``)
+``pickle``  any object, only with trusted=True    only when the version was registered
+            (``model.pkl``)                       with trusted=True (pickle runs code)
+==========  ====================================  =========================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import json
+import pickle
+import platform
+import re
+import shutil
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from modelyard.core import skops_format
+from modelyard.errors import InvalidInput
+from modelyard.registry.signatures import infer_signature
+
+DESCRIPTOR = "modelyard-model.json"
+INPUT_EXAMPLE = "input_example.json"
+FLAVORS = ("sklearn", "python", "pickle")
+_ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
+_DISTRIBUTIONS = {"sklearn": "scikit-learn"}
+
+Flavor = Literal["sklearn", "python", "pickle"]
+
+
+class ModelDescriptor(BaseModel):
+    """The contents of ``modelyard-model.json``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: int = 1
+    flavor: Flavor
+    signature: dict[str, Any] | None = None
+    input_example: str | None = None
+    trusted: bool = False
+    python_version: str
+    libraries: dict[str, str]
+    model_file: str | None = None
+    code_file: str | None = None
+    class_name: str | None = None
+    artifacts: dict[str, str] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelContext:
+    """What a python-flavor model's ``load_context`` receives: its artifacts as local paths."""
+
+    artifacts: dict[str, str]
+
+
+def _module_root(value: Any) -> str:
+    return type(value).__module__.split(".")[0]
+
+
+def _is_python_model(model: Any) -> bool:
+    return callable(getattr(model, "predict", None)) and callable(
+        getattr(model, "load_context", None)
+    )
+
+
+def infer_flavor(model: Any, *, trusted: bool = False) -> Flavor:
+    """sklearn for a scikit-learn estimator, python for an object with ``predict`` and
+    ``load_context``, pickle only when trusted; anything else is refused."""
+    if _module_root(model) == "sklearn":
+        return "sklearn"
+    if _is_python_model(model):
+        return "python"
+    if trusted:
+        return "pickle"
+    raise InvalidInput(
+        f"Modelyard does not know how to save a {type(model).__module__}."
+        f"{type(model).__qualname__} safely: give it predict() and load_context() (the "
+        "python flavor), or pass trusted=True to save it with pickle (loading it will run "
+        "pickle, so only do this for models you trust)"
+    )
+
+
+def _versions(*modules: str) -> dict[str, str]:
+    found = {}
+    for module in modules:
+        dist = _DISTRIBUTIONS.get(module, module)
+        try:
+            found[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def _save_sklearn(model: Any, folder: Path) -> dict[str, Any]:
+    path = folder / "model.skops"
+    skops_format.save(model, path)
+    return {"model_file": path.name, "libraries": _versions("sklearn", "skops", "numpy", "scipy")}
+
+
+def _load_sklearn(folder: Path, descriptor: ModelDescriptor) -> Any:
+    return skops_format.load(_inside(folder, descriptor.model_file or "model.skops"))
+
+
+def _copy_artifacts(artifacts: dict[str, Any], folder: Path) -> dict[str, str]:
+    recorded = {}
+    for name, local in artifacts.items():
+        if not _ARTIFACT_NAME.match(name):
+            raise InvalidInput(
+                f"artifact name {name!r}: use letters, digits, '_', '.' or '-'",
+                details={"artifact": name},
+            )
+        source = Path(local)
+        target = folder / "artifacts" / name
+        if source.is_dir():
+            shutil.copytree(source, target)
+            recorded[name] = target.relative_to(folder).as_posix()
+        elif source.is_file():
+            target.mkdir(parents=True)
+            shutil.copy2(source, target / source.name)
+            recorded[name] = (target / source.name).relative_to(folder).as_posix()
+        else:
+            raise InvalidInput(
+                f"artifact '{name}': '{source}' does not exist", details={"artifact": name}
+            )
+    return recorded
+
+
+def _save_python(model: Any, folder: Path, artifacts: dict[str, Any]) -> dict[str, Any]:
+    cls = type(model)
+    if "<locals>" in cls.__qualname__:
+        raise InvalidInput(
+            f"class {cls.__qualname__} is defined inside a function: define the model class "
+            "at the top level of a module so it can be imported when the model is loaded"
+        )
+    try:
+        source = inspect.getsourcefile(cls)
+    except TypeError:
+        source = None
+    if source is None or not Path(source).is_file():
+        raise InvalidInput(
+            f"cannot find the source file of {cls.__qualname__} (classes defined in a "
+            "notebook cell have none): put the class in a .py file and import it"
+        )
+    code = folder / "code" / Path(source).name
+    code.parent.mkdir()
+    shutil.copy2(source, code)
+    return {
+        "code_file": code.relative_to(folder).as_posix(),
+        "class_name": cls.__qualname__,
+        "artifacts": _copy_artifacts(artifacts, folder),
+        "libraries": {},
+    }
+
+
+def _load_python(folder: Path, descriptor: ModelDescriptor) -> Any:
+    if descriptor.code_file is None or descriptor.class_name is None:
+        raise InvalidInput(f"{DESCRIPTOR}: a python model needs code_file and class_name")
+    code = _inside(folder, descriptor.code_file)
+    # A name unique to the code's content, so two versions of one class do not collide.
+    digest = hashlib.sha256(code.read_bytes()).hexdigest()[:16]
+    spec = importlib.util.spec_from_file_location(f"modelyard_model_{digest}", code)
+    if spec is None or spec.loader is None:
+        raise InvalidInput(f"cannot import the model code '{descriptor.code_file}'")
+    module = importlib.util.module_from_spec(spec)
+    # Registered before running, as a normal import would (dataclasses and pickle need it).
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    target: Any = module
+    for part in descriptor.class_name.split("."):
+        target = getattr(target, part, None)
+    if not isinstance(target, type):
+        raise InvalidInput(
+            f"'{descriptor.code_file}' defines no class {descriptor.class_name}",
+            details={"class": descriptor.class_name},
+        )
+    model = target()
+    paths = {name: str(_inside(folder, rel)) for name, rel in descriptor.artifacts.items()}
+    model.load_context(ModelContext(artifacts=paths))
+    return model
+
+
+def _save_pickle(model: Any, folder: Path) -> dict[str, Any]:
+    path = folder / "model.pkl"
+    with path.open("wb") as out:
+        pickle.dump(model, out, protocol=pickle.HIGHEST_PROTOCOL)
+    return {"model_file": path.name, "libraries": _versions(_module_root(model))}
+
+
+def _load_pickle(folder: Path, descriptor: ModelDescriptor) -> Any:
+    path = _inside(folder, descriptor.model_file or "model.pkl")
+    with path.open("rb") as source:
+        return pickle.load(source)  # only reached for trusted versions
+
+
+def _inside(folder: Path, rel: str) -> Path:
+    # The descriptor comes from the model folder; it may not point outside it.
+    path = (folder / rel).resolve()
+    if not path.is_relative_to(folder.resolve()) or not path.exists():
+        raise InvalidInput(
+            f"{DESCRIPTOR} names '{rel}', which is not a file in the model folder",
+            details={"path": rel},
+        )
+    return path
+
+
+def _example_json(sample: Any) -> str:
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(sample, list):
+        sample = pd.DataFrame.from_records(sample)
+    if isinstance(sample, pd.DataFrame):
+        records = sample.head(5).to_json(orient="records", date_format="iso")
+        return json.dumps({"type": "dataframe", "data": json.loads(records)})
+    # infer_signature has already refused anything but a table or an array.
+    return json.dumps({"type": "ndarray", "data": np.asarray(sample)[:5].tolist()})
+
+
+def save_model(
+    model: Any,
+    path: Path,
+    *,
+    flavor: str | None = None,
+    sample: Any = None,
+    artifacts: dict[str, Any] | None = None,
+    trusted: bool = False,
+) -> ModelDescriptor:
+    """Save ``model`` into the folder ``path`` (created; it must be empty or absent)."""
+    if flavor is None:
+        flavor = infer_flavor(model, trusted=trusted)
+    if flavor not in FLAVORS:
+        raise InvalidInput(
+            f"unknown flavor {flavor!r}: use one of {', '.join(FLAVORS)}",
+            details={"flavor": flavor},
+        )
+    if flavor == "pickle" and not trusted:
+        raise InvalidInput(
+            "the pickle flavor needs trusted=True: loading a pickle runs arbitrary code; "
+            "use the sklearn or python flavor to stay safe"
+        )
+    if artifacts and flavor != "python":
+        raise InvalidInput("artifacts are only kept by the python flavor")
+    if flavor == "python" and not _is_python_model(model):
+        raise InvalidInput("a python-flavor model needs predict(data) and load_context(context)")
+    if path.exists() and any(path.iterdir()):
+        raise InvalidInput(f"'{path}' is not empty: save a model into a new folder")
+    path.mkdir(parents=True, exist_ok=True)
+    signature = infer_signature(sample) if sample is not None else None
+    if flavor == "sklearn":
+        fields = _save_sklearn(model, path)
+    elif flavor == "python":
+        fields = _save_python(model, path, dict(artifacts or {}))
+    else:
+        fields = _save_pickle(model, path)
+    example = None
+    if sample is not None:
+        (path / INPUT_EXAMPLE).write_text(_example_json(sample))
+        example = INPUT_EXAMPLE
+    libraries = {**_versions("numpy", "pandas"), **fields.pop("libraries")}
+    descriptor = ModelDescriptor(
+        flavor=flavor,
+        signature=signature,
+        input_example=example,
+        trusted=trusted,
+        python_version=platform.python_version(),
+        libraries=libraries,
+        **fields,
+    )
+    (path / DESCRIPTOR).write_text(descriptor.model_dump_json(indent=2))
+    return descriptor
+
+
+def read_descriptor(path: Path) -> ModelDescriptor:
+    """The descriptor of a saved model folder; an ``InvalidInput`` if missing or malformed."""
+    file = path / DESCRIPTOR
+    if not file.is_file():
+        raise InvalidInput(
+            f"'{path}' has no {DESCRIPTOR}: save models with modelyard.models.save or "
+            "modelyard.models.register"
+        )
+    try:
+        return ModelDescriptor.model_validate_json(file.read_bytes())
+    except ValidationError as exc:
+        raise InvalidInput(f"{DESCRIPTOR} is malformed: {exc.errors()[0]['msg']}") from exc
+
+
+def load_model(path: Path, *, trusted: bool | None = None) -> tuple[Any, ModelDescriptor]:
+    """Load the model saved in ``path``; returns the model object and its descriptor.
+
+    ``trusted`` is the registry's record for the version (it wins over the descriptor's);
+    a pickle model loads only when it is true.
+    """
+    descriptor = read_descriptor(path)
+    if descriptor.flavor == "pickle":
+        allowed = descriptor.trusted if trusted is None else trusted
+        if not allowed:
+            raise InvalidInput(
+                "this model is a pickle but was not registered with trusted=True; refusing "
+                "to load it (loading a pickle runs arbitrary code)"
+            )
+        return _load_pickle(path, descriptor), descriptor
+    if descriptor.flavor == "sklearn":
+        return _load_sklearn(path, descriptor), descriptor
+    return _load_python(path, descriptor), descriptor
