@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelyard.cli.connection import open_client
-from modelyard.cli.output import format_time, print_json, print_mapping, print_table, user_errors
+from modelyard.cli.output import (
+    fail,
+    format_time,
+    print_json,
+    print_mapping,
+    print_table,
+    user_errors,
+)
 
 if TYPE_CHECKING:
     from modelyard.registry.models import ModelVersion
@@ -166,8 +174,6 @@ def alias(
             registry.delete_alias(name, alias_name, reason=reason)
             typer.echo(f"removed {name}@{alias_name}")
         elif version is None:
-            from modelyard.cli.output import fail
-
             fail("give the VERSION to point the alias at, or --delete, or --history")
         else:
             registry.set_alias(name, alias_name, version, reason=reason)
@@ -194,3 +200,28 @@ def download(
     """Download a version's files, checking each hash."""
     with user_errors():
         typer.echo(str(open_client().registry.download(uri, dest)))
+
+
+@app.command("package")
+def package(
+    uri: Annotated[str, typer.Argument(help="models:/NAME/VERSION or models:/NAME@ALIAS.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="New or empty folder to write.")],
+) -> None:
+    """Write a self-contained package: files, environment, score.py, Dockerfile, k8s YAML."""
+    with user_errors():
+        typer.echo(str(open_client().registry.package(uri, out)))
+
+
+@app.command("verify")
+def verify(
+    folder: Annotated[Path, typer.Argument(help="A folder written by `modelyard model package`.")],
+) -> None:
+    """Check a package against its manifest.json: exit 2 if a file is missing, extra or changed."""
+    from modelyard.registry.packaging import MANIFEST, verify_package
+
+    problems = verify_package(folder)
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        fail("; ".join(problems[:3]) + more)
+    files = len(json.loads((folder / MANIFEST).read_bytes())["files"])
+    typer.echo(f"ok: {files} files verified")

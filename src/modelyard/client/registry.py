@@ -5,10 +5,13 @@ from __future__ import annotations
 import builtins
 import os
 import tempfile
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from modelyard.core.backend import Backend
+from modelyard.environments import operations as env_ops
+from modelyard.environments.models import FindEnvironmentByHash
 from modelyard.errors import InvalidInput
 from modelyard.registry import operations as ops
 from modelyard.registry.models import (
@@ -27,6 +30,7 @@ from modelyard.registry.models import (
     ResolveModelUri,
     SetAlias,
 )
+from modelyard.registry.packaging import write_package
 from modelyard.storage.artifacts import normalize_artifact_path
 from modelyard.storage.artifacts.manifests import manifest_bytes, parse_manifest
 from modelyard.tracking import operations as tracking_ops
@@ -182,3 +186,24 @@ class RegistryClient:
         for rel, info in manifest["files"].items():
             self._backend.get_blob(info["sha256"], root / normalize_artifact_path(rel))
         return root
+
+    def package(self, uri: str, out: str | os.PathLike[str]) -> Path:
+        """Write a self-contained package of the version ``uri`` names into the new or empty
+        folder ``out``: its files, environment, scorer, Dockerfile, k8s manifests, manifest."""
+        version = self.resolve(uri)
+        root = Path(out)
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+            raise InvalidInput(f"'{root}' is not empty: package into a new or empty folder")
+        environment = None
+        if version.environment_hash is not None:
+            request = FindEnvironmentByHash(hash=version.environment_hash)
+            environment = self._backend.call(env_ops.find_environment_by_hash, request).model_dump(
+                mode="json"
+            )
+        # Download the resolved version, not the URI again: an alias may move meanwhile.
+        self.download(version.uri, root / "model")
+        # score.py loads the model with modelyard, so the image needs this release of it.
+        runtime = [f"modelyard=={metadata.version('modelyard')}"]
+        return write_package(
+            version, root / "model", root, environment=environment, requirements=runtime
+        )

@@ -1,0 +1,165 @@
+"""``modelyard model package``: a self-contained folder that scores without the store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn.linear_model import LogisticRegression
+
+from modelyard.client import models
+from modelyard.client.client import Client
+from modelyard.environments.models import EnvironmentSpec
+from modelyard.errors import InvalidInput, NotFound
+from modelyard.registry.packaging import MANIFEST, verify_package
+from tests.conftest import make_settings
+
+EXPECTED_FILES = {
+    "Dockerfile",
+    "score.py",
+    "environment/requirements.txt",
+    "environment/environment.json",
+    "k8s/deployment.yaml",
+    "k8s/service.yaml",
+}
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[Client]:
+    with Client(settings=make_settings(tmp_path)) as client:
+        yield client
+
+
+def _training_set() -> tuple[pd.DataFrame, np.ndarray[Any, Any]]:
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame(rng.normal(size=(80, 3)), columns=["a", "b", "c"])
+    return x, (x["a"] - x["c"] > 0).to_numpy(dtype=int)
+
+
+@pytest.fixture
+def packaged(client: Client, tmp_path: Path) -> tuple[Path, pd.DataFrame, LogisticRegression]:
+    x, y = _training_set()
+    model = LogisticRegression().fit(x, y)
+    version = models.register(model, "pkg", sample=x.head(), client=client)
+    client.registry.set_alias("pkg", "champion", version.version)
+    out = client.registry.package("models:/pkg@champion", tmp_path / "package")
+    return out, x, model
+
+
+def _score(package: Path, input_file: Path) -> Any:
+    # A fresh interpreter whose store is unreachable: any store access would fail.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
+    env.update(MODELYARD_URI="http://127.0.0.1:9", MODELYARD_HTTP_RETRIES="0")
+    done = subprocess.run(
+        [sys.executable, "score.py", str(input_file)],
+        cwd=package,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)["predictions"]
+
+
+def test_package_is_complete_and_verifies(
+    packaged: tuple[Path, pd.DataFrame, LogisticRegression],
+) -> None:
+    out, _, _ = packaged
+    assert verify_package(out) == []
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["files"].keys() >= EXPECTED_FILES
+    assert "model/modelyard-model.json" in manifest["files"]
+    assert manifest["model"]["uri"] == "models:/pkg/1"
+    assert manifest["model"]["flavor"] == "sklearn"
+    assert [c["name"] for c in manifest["model"]["signature"]["columns"]] == ["a", "b", "c"]
+    requirements = (out / "environment" / "requirements.txt").read_text()
+    for name in ("scikit-learn==", "skops==", "numpy==", "modelyard=="):
+        assert name in requirements
+    dockerfile = (out / "Dockerfile").read_text()
+    major, minor = sys.version_info[:2]
+    assert f"FROM python:{major}.{minor}-slim" in dockerfile
+    assert 'CMD ["python", "score.py"]' in dockerfile
+
+
+def test_score_in_a_fresh_process_without_the_store(
+    packaged: tuple[Path, pd.DataFrame, LogisticRegression], tmp_path: Path
+) -> None:
+    out, x, model = packaged
+    rows = x.head(10)
+    (tmp_path / "input.json").write_text(json.dumps(rows.to_dict("records")))
+    assert _score(out, tmp_path / "input.json") == model.predict(rows).tolist()
+    rows.to_csv(tmp_path / "input.csv", index=False)
+    assert _score(out, tmp_path / "input.csv") == model.predict(rows).tolist()
+
+
+def test_k8s_manifests_parse(packaged: tuple[Path, pd.DataFrame, LogisticRegression]) -> None:
+    out, _, _ = packaged
+    deployment = yaml.safe_load((out / "k8s" / "deployment.yaml").read_text())
+    service = yaml.safe_load((out / "k8s" / "service.yaml").read_text())
+    assert (deployment["kind"], service["kind"]) == ("Deployment", "Service")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "modelyard/pkg:1"
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": 8080}
+    assert set(container["resources"]) == {"requests", "limits"}
+    assert service["spec"]["type"] == "ClusterIP"
+
+
+def test_verify_reports_tampered_missing_and_extra_files(
+    packaged: tuple[Path, pd.DataFrame, LogisticRegression],
+) -> None:
+    out, _, _ = packaged
+    with (out / "model" / "model.skops").open("ab") as fh:
+        fh.write(b"\0")
+    (out / "k8s" / "service.yaml").unlink()
+    (out / "notes.txt").write_text("hi")
+    problems = verify_package(out)
+    assert problems == [
+        "missing k8s/service.yaml",
+        "extra notes.txt",
+        f"changed model/model.skops (SHA-256 does not match {MANIFEST})",
+    ]
+
+
+def test_package_of_an_unknown_uri_is_not_found(client: Client, tmp_path: Path) -> None:
+    with pytest.raises(NotFound):
+        client.registry.package("models:/nope@champion", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_registered_environment_pins_its_lock(client: Client, tmp_path: Path) -> None:
+    x, y = _training_set()
+    env = client.environments.create(
+        EnvironmentSpec(name="serve", python="3.11", requirements=["scikit-learn==1.5.2"]),
+        resolve=False,
+    )
+    models.save(LogisticRegression().fit(x, y), tmp_path / "saved", sample=x.head())
+    client.registry.register("pkg", tmp_path / "saved", flavor="sklearn", environment_hash=env.hash)
+    out = client.registry.package("models:/pkg/1", tmp_path / "package")
+    lines = (out / "environment" / "requirements.txt").read_text().splitlines()
+    assert env.hash in lines[1]
+    assert next(line for line in lines if not line.startswith("#")) == "scikit-learn==1.5.2"
+    assert lines[-1].startswith("modelyard==")
+    info = json.loads((out / "environment" / "environment.json").read_text())
+    assert (info["source"], info["hash"], info["python"]) == ("environment", env.hash, "3.11")
+    assert "FROM python:3.11-slim" in (out / "Dockerfile").read_text()
+    assert verify_package(out) == []
+
+
+def test_package_refuses_a_folder_that_is_not_empty(client: Client, tmp_path: Path) -> None:
+    x, y = _training_set()
+    models.register(LogisticRegression().fit(x, y), "pkg", sample=x.head(), client=client)
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "file.txt").write_text("keep me")
+    with pytest.raises(InvalidInput, match="not empty"):
+        client.registry.package("models:/pkg/1", tmp_path / "busy")
