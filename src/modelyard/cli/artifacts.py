@@ -8,11 +8,9 @@ from typing import Annotated
 import typer
 
 from modelyard.cli.connection import open_client
-from modelyard.cli.output import format_time, print_json, print_table, user_errors
+from modelyard.cli.output import command_group, format_time, print_json, print_table, user_errors
 
-app = typer.Typer(
-    help="List and download run artifacts.", no_args_is_help=True, rich_markup_mode=None
-)
+app = command_group("List and download run artifacts.")
 
 
 @app.command("list")

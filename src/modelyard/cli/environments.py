@@ -8,16 +8,19 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelyard.cli.connection import open_client
-from modelyard.cli.output import format_time, print_json, print_mapping, print_table, user_errors
+from modelyard.cli.output import (
+    command_group,
+    format_time,
+    print_json,
+    print_mapping,
+    print_table,
+    user_errors,
+)
 
 if TYPE_CHECKING:
     from modelyard.environments.models import Environment
 
-app = typer.Typer(
-    help="Reusable environments: a Python version and pinned packages, cached by hash.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+app = command_group("Reusable environments: a Python version and pinned packages, cached by hash.")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 RefArgument = Annotated[str, typer.Argument(help="NAME, NAME:VERSION or a hash.")]

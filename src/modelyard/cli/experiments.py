@@ -7,9 +7,16 @@ from typing import Annotated
 import typer
 
 from modelyard.cli.connection import open_client
-from modelyard.cli.output import fail, format_time, print_json, print_table, user_errors
+from modelyard.cli.output import (
+    command_group,
+    fail,
+    format_time,
+    print_json,
+    print_table,
+    user_errors,
+)
 
-app = typer.Typer(help="List and create experiments.", no_args_is_help=True, rich_markup_mode=None)
+app = command_group("List and create experiments.")
 
 
 def parse_pairs(pairs: list[str] | None, what: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ import typer
 
 from modelyard.cli.connection import open_client
 from modelyard.cli.output import (
+    command_group,
     fail,
     format_time,
     print_json,
@@ -21,11 +22,7 @@ from modelyard.cli.output import (
 if TYPE_CHECKING:
     from modelyard.registry.models import ModelVersion
 
-app = typer.Typer(
-    help="The model registry: versions, aliases, URIs.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+app = command_group("The model registry: versions, aliases, URIs.")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 ReasonOption = Annotated[str | None, typer.Option(help="Why; kept in the audit log.")]

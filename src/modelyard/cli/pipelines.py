@@ -10,6 +10,7 @@ import typer
 
 from modelyard.cli.connection import open_client
 from modelyard.cli.output import (
+    command_group,
     fail,
     format_time,
     print_json,
@@ -22,9 +23,7 @@ if TYPE_CHECKING:
     from modelyard.pipelines.models import PipelineRunInfo
     from modelyard.pipelines.runner import StepEvent
 
-app = typer.Typer(
-    help="Run pipelines and inspect their runs.", no_args_is_help=True, rich_markup_mode=None
-)
+app = command_group("Run pipelines and inspect their runs.")
 
 _STYLE = {
     "pending": "dim",

@@ -7,14 +7,19 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelyard.cli.connection import open_client, resolve_experiment_ids
-from modelyard.cli.output import format_time, print_json, print_mapping, print_table, user_errors
+from modelyard.cli.output import (
+    command_group,
+    format_time,
+    print_json,
+    print_mapping,
+    print_table,
+    user_errors,
+)
 
 if TYPE_CHECKING:
     from modelyard.tracking.models import Run, RunPage
 
-app = typer.Typer(
-    help="List, show, search and delete runs.", no_args_is_help=True, rich_markup_mode=None
-)
+app = command_group("List, show, search and delete runs.")
 
 ExperimentOption = Annotated[
     list[str] | None,

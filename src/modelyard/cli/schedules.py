@@ -8,18 +8,21 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelyard.cli.connection import open_client
-from modelyard.cli.output import format_time, print_json, print_mapping, print_table, user_errors
+from modelyard.cli.output import (
+    command_group,
+    format_time,
+    print_json,
+    print_mapping,
+    print_table,
+    user_errors,
+)
 from modelyard.cli.pipelines import parse_params
 
 if TYPE_CHECKING:
     from modelyard.pipelines.scheduler import Firing
     from modelyard.pipelines.schedules import ScheduleInfo
 
-app = typer.Typer(
-    help="Run pipelines on a cron schedule, or once on demand.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+app = command_group("Run pipelines on a cron schedule, or once on demand.")
 
 Name = Annotated[str, typer.Argument(help="Schedule name.")]
 Ref = Annotated[str, typer.Argument(help="FILE.py[:NAME], FILE.yaml or module:NAME.")]

@@ -6,11 +6,9 @@ from typing import Annotated
 
 import typer
 
-from modelyard.cli.output import print_json, print_mapping, user_errors
+from modelyard.cli.output import command_group, print_json, print_mapping, user_errors
 
-db_app = typer.Typer(
-    help="Manage the metadata database schema.", no_args_is_help=True, rich_markup_mode=None
-)
+db_app = command_group("Manage the metadata database schema.")
 
 
 def server(
