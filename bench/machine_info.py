@@ -28,3 +28,35 @@ def describe_machine() -> dict[str, Any]:
         "memory_gib": round(mem_kb / 2**20, 1),
         "platform": platform.platform(),
     }
+
+
+def versus_mlflow(
+    what: str, my: dict[str, Any], ml: dict[str, Any], *, quick: bool
+) -> tuple[str, dict[str, Any]]:
+    """The title and the header every Modelyard-vs-MLflow result file starts with.
+
+    ``my`` and ``ml`` are the JSON results of each side; each carries its ``versions``.
+    """
+    import datetime as dt
+
+    machine = describe_machine()
+    title = (
+        f"{what}Modelyard {my['versions']['modelyard']} vs MLflow {ml['versions']['mlflow']} "
+        f"- {machine['nproc']} CPU {machine['cpu_model']}, {machine['memory_gib']} GiB"
+        f"{' - QUICK (smoke run)' if quick else ''}"
+    )
+    header = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "quick": quick,
+        "versions": {
+            "modelyard": my["versions"]["modelyard"],
+            "mlflow": ml["versions"]["mlflow"],
+            "python": platform.python_version(),
+            "sqlalchemy": {
+                "modelyard": my["versions"]["sqlalchemy"],
+                "mlflow": ml["versions"]["sqlalchemy"],
+            },
+        },
+        "machine": machine,
+    }
+    return title, header

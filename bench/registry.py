@@ -13,10 +13,8 @@ standard library is imported at module level.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -25,7 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from machine_info import describe_machine  # bench/ is on sys.path when run as a script
+from machine_info import (  # bench/ is on sys.path when run as a script
+    versus_mlflow,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -304,12 +304,7 @@ def main() -> None:
     ml = call_side("mlflow", MLFLOW_PY, args.quick)
     sizes = SIZES["quick" if args.quick else "full"]
     rows = build_rows(my, ml, sizes)
-    mem = describe_machine()
-    title = (
-        f"Registry, embedded SQLite: Modelyard {my['versions']['modelyard']} vs MLflow "
-        f"{ml['versions']['mlflow']} - {mem['nproc']} CPU {mem['cpu_model']}, "
-        f"{mem['memory_gib']} GiB{' - QUICK (smoke run)' if args.quick else ''}"
-    )
+    title, header = versus_mlflow("Registry, embedded SQLite: ", my, ml, quick=args.quick)
     print_table(rows, title)
     out = args.out or WORK / (
         "registry-results-quick.json" if args.quick else "registry-results.json"
@@ -317,18 +312,7 @@ def main() -> None:
     out.write_text(
         json.dumps(
             {
-                "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "quick": args.quick,
-                "versions": {
-                    "modelyard": my["versions"]["modelyard"],
-                    "mlflow": ml["versions"]["mlflow"],
-                    "python": platform.python_version(),
-                    "sqlalchemy": {
-                        "modelyard": my["versions"]["sqlalchemy"],
-                        "mlflow": ml["versions"]["sqlalchemy"],
-                    },
-                },
-                "machine": mem,
+                **header,
                 "sizes": sizes,
                 "rows": rows,
                 "raw": {"modelyard": my, "mlflow": ml},

@@ -19,7 +19,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import platform
 import random
 import signal
 import socket
@@ -33,7 +32,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from machine_info import describe_machine  # bench/ is on sys.path when run as a script
+from machine_info import (  # bench/ is on sys.path when run as a script
+    versus_mlflow,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -820,12 +821,7 @@ def main() -> None:
             )
     n_search = SIZES["quick" if args.quick else "full"]["modelyard"]["search_runs"]
     rows = build_rows(my, ml, cold, n_search)
-    mem = describe_machine()
-    title = (
-        f"Modelyard {my['versions']['modelyard']} vs MLflow {ml['versions']['mlflow']} "
-        f"- {mem['nproc']} CPU {mem['cpu_model']}, {mem['memory_gib']} GiB"
-        f"{' - QUICK (smoke run)' if args.quick else ''}"
-    )
+    title, header = versus_mlflow("", my, ml, quick=args.quick)
     print_table(rows, title)
     out = args.out or WORK / (
         "tracking-results-quick.json" if args.quick else "tracking-results.json"
@@ -833,18 +829,7 @@ def main() -> None:
     out.write_text(
         json.dumps(
             {
-                "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "quick": args.quick,
-                "versions": {
-                    "modelyard": my["versions"]["modelyard"],
-                    "mlflow": ml["versions"]["mlflow"],
-                    "python": platform.python_version(),
-                    "sqlalchemy": {
-                        "modelyard": my["versions"]["sqlalchemy"],
-                        "mlflow": ml["versions"]["sqlalchemy"],
-                    },
-                },
-                "machine": mem,
+                **header,
                 "modelyard_source": source,
                 "sizes": SIZES["quick" if args.quick else "full"],
                 "rows": rows,
