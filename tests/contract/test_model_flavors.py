@@ -125,7 +125,7 @@ def test_pickle_needs_trust(
     version = models.register(Doubler(), "doubler", trusted=True, client=client)
     assert version.trusted is True
     assert version.flavor == "pickle"
-    with caplog.at_level(logging.WARNING, logger="modelyard.client.models"):
+    with caplog.at_level(logging.WARNING, logger="modelyard.models"):
         loaded = models.load("models:/doubler/1", client=client)
         models.load("models:/doubler/1", client=client)
     assert loaded.predict(np.array([1, 2])).tolist() == [2, 4]

@@ -9,7 +9,6 @@ m.predict(rows)  # checked against the signature first
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import tempfile
@@ -19,15 +18,11 @@ from typing import Any
 
 from modelyard.client.client import Client
 from modelyard.errors import InvalidInput
-from modelyard.registry.flavors import ModelDescriptor, load_model, save_model
+from modelyard.registry.flavors import ModelDescriptor, save_model
+from modelyard.registry.loading import LoadedModel, load_folder
 from modelyard.registry.models import ModelUri, ModelVersion
-from modelyard.registry.signatures import check_input
 
 __all__ = ["LoadedModel", "load", "register", "save"]
-
-logger = logging.getLogger(__name__)
-
-TRUSTED_WARNING = "%s was registered with trusted=True: loading runs pickle"
 
 
 def save(
@@ -103,51 +98,6 @@ def register(
         )
 
 
-class LoadedModel:
-    """A registered model ready to predict; inputs are checked against its signature."""
-
-    def __init__(
-        self, model: Any, version: ModelVersion | None, descriptor: ModelDescriptor
-    ) -> None:
-        self.model = model
-        self.version = version
-        self.descriptor = descriptor
-
-    @property
-    def signature(self) -> dict[str, Any] | None:
-        if self.version is not None and self.version.signature is not None:
-            return self.version.signature
-        return self.descriptor.signature
-
-    @property
-    def flavor(self) -> str:
-        return self.descriptor.flavor
-
-    def predict(self, data: Any) -> Any:
-        """Check ``data`` against the signature (if any), then call the model's ``predict``."""
-        signature = self.signature
-        checked = check_input(signature, data) if signature is not None else data
-        return self.model.predict(checked)
-
-    def __repr__(self) -> str:
-        where = self.version.uri if self.version is not None else "local folder"
-        return f"<LoadedModel {where} flavor={self.flavor}>"
-
-
-def _load_folder(folder: Path, version: ModelVersion | None) -> LoadedModel:
-    trusted = version.trusted if version is not None else None
-    model, descriptor = load_model(folder, trusted=trusted)
-    if version is not None and version.flavor not in (None, descriptor.flavor):
-        raise InvalidInput(
-            f"{version.uri} is registered as flavor '{version.flavor}' but its files are "
-            f"'{descriptor.flavor}'; refusing to load it",
-            details={"uri": version.uri},
-        )
-    if descriptor.flavor == "pickle":
-        logger.warning(TRUSTED_WARNING, version.uri if version is not None else str(folder))
-    return LoadedModel(model, version, descriptor)
-
-
 def load(uri: str | os.PathLike[str], *, client: Client | None = None) -> LoadedModel:
     """Load ``models:/NAME/VERSION``, ``models:/NAME@ALIAS``, ``models:/NAME/latest`` or a
     saved model folder."""
@@ -156,7 +106,7 @@ def load(uri: str | os.PathLike[str], *, client: Client | None = None) -> Loaded
         folder = Path(text)
         if not folder.is_dir():
             raise InvalidInput(f"'{text}' is neither a models:/ URI nor a saved model folder")
-        return _load_folder(folder, None)
+        return load_folder(folder, None)
     ModelUri.parse(text)
     target, _ = _fluent_run(client)
     version = target.registry.resolve(text)
@@ -164,7 +114,7 @@ def load(uri: str | os.PathLike[str], *, client: Client | None = None) -> Loaded
     try:
         # Download the resolved version, not the URI again: an alias may move meanwhile.
         target.registry.download(version.uri, folder)
-        loaded = _load_folder(folder, version)
+        loaded = load_folder(folder, version)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -14,6 +14,7 @@ from modelyard.environments import operations as env_ops
 from modelyard.environments.models import FindEnvironmentByHash
 from modelyard.errors import InvalidInput
 from modelyard.registry import operations as ops
+from modelyard.registry.loading import download_version
 from modelyard.registry.models import (
     AliasChange,
     ArchiveVersion,
@@ -32,7 +33,7 @@ from modelyard.registry.models import (
 )
 from modelyard.registry.packaging import write_package
 from modelyard.storage.artifacts import normalize_artifact_path
-from modelyard.storage.artifacts.manifests import manifest_bytes, parse_manifest
+from modelyard.storage.artifacts.manifests import manifest_bytes
 from modelyard.tracking import operations as tracking_ops
 from modelyard.tracking.models import ListArtifacts
 
@@ -177,15 +178,7 @@ class RegistryClient:
 
     def download(self, uri: str, dest: str | os.PathLike[str]) -> Path:
         """Write a version's files under ``dest`` (each hash checked); returns ``dest``."""
-        version = self.resolve(uri)
-        root = Path(dest)
-        with tempfile.TemporaryDirectory() as tmp:
-            manifest_file = Path(tmp) / "manifest.json"
-            self._backend.get_blob(version.manifest, manifest_file)
-            manifest = parse_manifest(manifest_file.read_bytes())
-        for rel, info in manifest["files"].items():
-            self._backend.get_blob(info["sha256"], root / normalize_artifact_path(rel))
-        return root
+        return download_version(self._backend, self.resolve(uri), Path(dest))
 
     def package(self, uri: str, out: str | os.PathLike[str]) -> Path:
         """Write a self-contained package of the version ``uri`` names into the new or empty

@@ -1,0 +1,1 @@
+"""Serving: the scoring server, endpoints and deployments, rollout and the inference log."""
