@@ -11,6 +11,7 @@ from modelyard.client.client import Client
 from modelyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from modelyard.registry.models import ModelUri, VersionStatus
 from modelyard.tracking.models import DatasetInput
+from tests.contract.conftest import Store
 
 
 @pytest.fixture
@@ -159,3 +160,115 @@ def test_uri_parser() -> None:
     assert ModelUri.parse("models:/churn/3") == ModelUri("churn", version=3)
     assert ModelUri.parse("models:/churn@champion") == ModelUri("churn", alias="champion")
     assert ModelUri.parse("models:/churn/latest") == ModelUri("churn")
+
+
+def test_delete_hides_a_version_and_never_reuses_its_number(
+    client: Client, model_dir: Path
+) -> None:
+    for _ in range(3):
+        client.registry.register("churn", model_dir)
+    client.registry.delete_version("churn", 3, reason="trained on the wrong month")
+    with pytest.raises(NotFound, match=r"no version 3 \(it was deleted\)"):
+        client.registry.version("churn", 3)
+    with pytest.raises(NotFound):
+        client.registry.resolve("models:/churn/3")
+    assert [v.version for v in client.registry.versions("churn")] == [2, 1]
+    assert client.registry.get("churn").latest_version == 2
+    assert client.registry.resolve("models:/churn/latest").version == 2
+    with pytest.raises(NotFound):
+        client.registry.set_alias("churn", "champion", 3)
+    # models:/churn/3 meant those files once; it never comes to mean other ones.
+    assert client.registry.register("churn", model_dir).version == 4
+    with pytest.raises(NotFound):
+        client.registry.delete_version("churn", 9)
+    with pytest.raises(NotFound):
+        client.registry.delete_version("churn", 3)
+
+
+def test_delete_refuses_a_version_an_alias_or_a_deployment_uses(
+    client: Client, model_dir: Path, store: Store
+) -> None:
+    from sqlalchemy import insert
+
+    from modelyard.storage.db.tables import deployments, endpoints
+
+    client.registry.register("churn", model_dir)
+    client.registry.register("churn", model_dir)
+    client.registry.set_alias("churn", "champion", 1)
+    with pytest.raises(Conflict, match="champion: move the alias"):
+        client.registry.delete_version("churn", 1)
+    now = 1_700_000_000_000
+    with store.local.db.write() as conn:
+        conn.execute(
+            insert(endpoints).values(
+                name="churn-api",
+                traffic={"blue": 100},
+                mirror={},
+                created_at=now,
+                updated_at=now,
+                created_by="t",
+            )
+        )
+        conn.execute(
+            insert(deployments).values(
+                endpoint="churn-api",
+                name="blue",
+                model="churn",
+                version=2,
+                model_uri="models:/churn/2",
+                workers=1,
+                config={},
+                created_at=now,
+                updated_at=now,
+                created_by="t",
+            )
+        )
+    with pytest.raises(Conflict, match="deployed as churn-api/blue") as caught:
+        client.registry.delete_version("churn", 2)
+    assert caught.value.details["deployments"] == ["churn-api/blue"]
+    assert client.registry.version("churn", 2).version == 2
+
+
+def test_evaluations_are_kept_on_the_candidate(client: Client, model_dir: Path) -> None:
+    from modelyard.registry.models import RecordEvaluation
+
+    client.registry.register("churn", model_dir)
+    client.registry.register("churn", model_dir)
+    request = RecordEvaluation(
+        model="churn",
+        version=2,
+        baseline_model="churn",
+        baseline_version=1,
+        data="holdout.parquet",
+        data_sha256="a" * 64,
+        rows=100,
+        target="y",
+        metrics={"auc": 0.91, "f1": None},
+        baseline_metrics={"auc": 0.88, "f1": 0.5},
+        gates=[{"expression": "auc >= baseline + 0.01", "passed": True}],
+        passed=True,
+    )
+    stored = client.registry.record_evaluation(request, reason="nightly gate")
+    assert stored.passed is True
+    assert stored.metrics == {"auc": 0.91, "f1": None}
+    assert stored.created_by == "tester"
+    assert client.registry.evaluations("churn", 2) == [stored]
+    assert client.registry.evaluations("churn", 1) == []
+    with pytest.raises(NotFound, match="no version 7"):
+        client.registry.record_evaluation(request.model_copy(update={"baseline_version": 7}))
+    with pytest.raises(InvalidInput, match="finite"):
+        client.registry.record_evaluation(
+            request.model_copy(update={"metrics": {"auc": float("inf")}})
+        )
+    with pytest.raises(InvalidInput, match="both baseline_model and baseline_version"):
+        client.registry.record_evaluation(request.model_copy(update={"baseline_model": None}))
+    client.registry.delete_version("churn", 2)
+    with pytest.raises(NotFound):
+        client.registry.evaluations("churn", 2)
+
+
+def test_unknown_source_schemes_say_what_works(client: Client) -> None:
+    with pytest.raises(InvalidInput, match="pipelines:/RUN_ID/STEP/OUTPUT, s3://"):
+        client.registry.register("churn", "ftp://example.org/model.onnx")
+    with pytest.raises(InvalidInput, match="use pipelines:/PIPELINE_RUN_ID/STEP/OUTPUT"):
+        client.registry.register("churn", "pipelines:/abc/fit")

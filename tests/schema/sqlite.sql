@@ -41,6 +41,36 @@ CREATE TABLE audit_records (
 	CONSTRAINT pk_audit_records PRIMARY KEY (seq)
 );
 
+-- table deployments
+CREATE TABLE deployments (
+	endpoint VARCHAR(250) NOT NULL, 
+	name VARCHAR(100) NOT NULL, 
+	model VARCHAR(250) NOT NULL, 
+	version INTEGER NOT NULL, 
+	model_uri VARCHAR(1100) NOT NULL, 
+	environment_hash VARCHAR(64), 
+	workers INTEGER NOT NULL, 
+	config JSON NOT NULL, 
+	created_at BIGINT NOT NULL, 
+	updated_at BIGINT NOT NULL, 
+	created_by VARCHAR(250) NOT NULL, 
+	CONSTRAINT pk_deployments PRIMARY KEY (endpoint, name), 
+	CONSTRAINT fk_deployments_endpoint_endpoints FOREIGN KEY(endpoint) REFERENCES endpoints (name)
+);
+
+-- table endpoints
+CREATE TABLE endpoints (
+	name VARCHAR(250) NOT NULL, 
+	description TEXT, 
+	port INTEGER, 
+	traffic JSON NOT NULL, 
+	mirror JSON NOT NULL, 
+	created_at BIGINT NOT NULL, 
+	updated_at BIGINT NOT NULL, 
+	created_by VARCHAR(250) NOT NULL, 
+	CONSTRAINT pk_endpoints PRIMARY KEY (name)
+);
+
 -- table environments
 CREATE TABLE environments (
 	name VARCHAR(250) NOT NULL, 
@@ -119,6 +149,26 @@ CREATE TABLE model_aliases (
 	CONSTRAINT fk_model_aliases_model_registered_models FOREIGN KEY(model) REFERENCES registered_models (name)
 );
 
+-- table model_evaluations
+CREATE TABLE model_evaluations (
+	id INTEGER NOT NULL, 
+	model VARCHAR(250) NOT NULL, 
+	version INTEGER NOT NULL, 
+	baseline_model VARCHAR(250), 
+	baseline_version INTEGER, 
+	data VARCHAR(1000) NOT NULL, 
+	data_sha256 VARCHAR(64) NOT NULL, 
+	rows BIGINT NOT NULL, 
+	target VARCHAR(250) NOT NULL, 
+	metrics JSON NOT NULL, 
+	baseline_metrics JSON, 
+	gates JSON NOT NULL, 
+	passed BOOLEAN, 
+	created_at BIGINT NOT NULL, 
+	created_by VARCHAR(250) NOT NULL, 
+	CONSTRAINT pk_model_evaluations PRIMARY KEY (id)
+);
+
 -- table model_versions
 CREATE TABLE model_versions (
 	model VARCHAR(250) NOT NULL, 
@@ -186,6 +236,28 @@ CREATE TABLE registered_models (
 	updated_at BIGINT NOT NULL, 
 	created_by VARCHAR(250) NOT NULL, 
 	CONSTRAINT pk_registered_models PRIMARY KEY (name)
+);
+
+-- table rollouts
+CREATE TABLE rollouts (
+	id VARCHAR(32) NOT NULL, 
+	endpoint VARCHAR(250) NOT NULL, 
+	target VARCHAR(100) NOT NULL, 
+	steps JSON NOT NULL, 
+	interval_ms BIGINT NOT NULL, 
+	max_error_rate FLOAT, 
+	max_p99_ms FLOAT, 
+	initial_traffic JSON NOT NULL, 
+	state VARCHAR(16) NOT NULL, 
+	step_index INTEGER NOT NULL, 
+	next_at BIGINT, 
+	history JSON NOT NULL, 
+	outcome TEXT, 
+	created_at BIGINT NOT NULL, 
+	updated_at BIGINT NOT NULL, 
+	created_by VARCHAR(250) NOT NULL, 
+	CONSTRAINT pk_rollouts PRIMARY KEY (id), 
+	CONSTRAINT fk_rollouts_endpoint_endpoints FOREIGN KEY(endpoint) REFERENCES endpoints (name)
 );
 
 -- table run_artifacts
@@ -303,6 +375,9 @@ CREATE INDEX ix_alias_history_model_alias ON alias_history (model, alias);
 -- index ix_audit_records_target_kind_target_id
 CREATE INDEX ix_audit_records_target_kind_target_id ON audit_records (target_kind, target_id);
 
+-- index ix_deployments_model_version
+CREATE INDEX ix_deployments_model_version ON deployments (model, version);
+
 -- index ix_environments_hash
 CREATE INDEX ix_environments_hash ON environments (hash);
 
@@ -318,6 +393,9 @@ CREATE INDEX ix_lineage_edges_src_kind_src_id ON lineage_edges (src_kind, src_id
 -- index ix_metrics_run_id_key_step
 CREATE INDEX ix_metrics_run_id_key_step ON metrics (run_id, "key", step);
 
+-- index ix_model_evaluations_model_version
+CREATE INDEX ix_model_evaluations_model_version ON model_evaluations (model, version);
+
 -- index ix_model_versions_run_id
 CREATE INDEX ix_model_versions_run_id ON model_versions (run_id);
 
@@ -326,6 +404,9 @@ CREATE INDEX ix_outbox_delivered_at ON outbox (delivered_at);
 
 -- index ix_pipeline_runs_pipeline
 CREATE INDEX ix_pipeline_runs_pipeline ON pipeline_runs (pipeline);
+
+-- index ix_rollouts_endpoint_state
+CREATE INDEX ix_rollouts_endpoint_state ON rollouts (endpoint, state);
 
 -- index ix_run_params_key_value
 CREATE INDEX ix_run_params_key_value ON run_params ("key", value);

@@ -1,4 +1,5 @@
-"""``modelyard model``: register, list, show, version, alias and archive models."""
+"""``modelyard model``: register, list, show, version, alias, archive, delete, package, verify
+and compare models."""
 
 from __future__ import annotations
 
@@ -52,7 +53,13 @@ def _show_version(version: ModelVersion) -> None:
 @app.command("register")
 def register(
     name: Annotated[str, typer.Argument(help="Model name.")],
-    source: Annotated[str, typer.Argument(help="runs:/RUN_ID/PATH, or a local file or folder.")],
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="runs:/RUN_ID/PATH, pipelines:/RUN_ID/STEP/OUTPUT, s3://..., https://..., "
+            "or a local file or folder."
+        ),
+    ],
     flavor: Annotated[str | None, typer.Option(help="sklearn, onnx, python...")] = None,
     description: Annotated[str | None, typer.Option(help="What this version is.")] = None,
     reason: ReasonOption = None,
@@ -187,6 +194,18 @@ def archive(
     with user_errors():
         open_client().registry.archive(name, version, reason=reason)
         typer.echo(f"archived models:/{name}/{version}")
+
+
+@app.command("delete")
+def delete(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[int, typer.Argument(help="Version.")],
+    reason: ReasonOption = None,
+) -> None:
+    """Delete a version (refused while an alias or a deployment uses it)."""
+    with user_errors():
+        open_client().registry.delete_version(name, version, reason=reason)
+        typer.echo(f"deleted models:/{name}/{version}")
 
 
 @app.command("download")

@@ -84,7 +84,7 @@ class Client:
         """Registered models, versions and aliases."""
         from modelyard.client.registry import RegistryClient
 
-        return RegistryClient(self.backend)
+        return RegistryClient(self.backend, self.settings)
 
     @property
     def pipelines(self) -> PipelinesClient:

@@ -66,6 +66,7 @@ def register(
     flavor: str | None = None,
     trusted: bool = False,
     artifacts: dict[str, str | os.PathLike[str]] | None = None,
+    environment: str | None = None,
     description: str | None = None,
     reason: str | None = None,
     client: Client | None = None,
@@ -74,9 +75,15 @@ def register(
 
     Inside an active run the saved folder is logged as the run's ``models/<name>``
     artifacts and registered from there (so the version keeps the run's metrics and
-    datasets); otherwise the folder is registered directly.
+    datasets); otherwise the folder is registered directly. The version's environment is
+    ``environment`` (a hash), else the run's, else this interpreter's, captured now: the
+    model object was made here, so this is where its libraries are known.
     """
     target, run_id = _fluent_run(client)
+    if environment is None and run_id is not None:
+        environment = target.get_run(run_id).environment_hash
+    if environment is None:
+        environment = target.environments.capture().hash
     with tempfile.TemporaryDirectory(prefix="modelyard-model-") as tmp:
         folder = Path(tmp) / "model"
         descriptor = save(
@@ -93,6 +100,7 @@ def register(
             flavor=descriptor.flavor,
             signature=descriptor.signature,
             trusted=descriptor.trusted,
+            environment_hash=environment,
             description=description,
             reason=reason,
         )

@@ -9,10 +9,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from modelyard.client import remote_files
+from modelyard.config import Settings, get_settings
 from modelyard.core.backend import Backend
 from modelyard.environments import operations as env_ops
 from modelyard.environments.models import FindEnvironmentByHash
-from modelyard.errors import InvalidInput
+from modelyard.errors import InvalidInput, NotFound
+from modelyard.pipelines import operations as pipeline_ops
+from modelyard.pipelines.models import GetPipelineRun
 from modelyard.registry import operations as ops
 from modelyard.registry.loading import download_version
 from modelyard.registry.models import (
@@ -20,12 +24,16 @@ from modelyard.registry.models import (
     ArchiveVersion,
     CreateModel,
     DeleteAlias,
+    DeleteVersion,
+    Evaluation,
     GetAliasHistory,
     GetModel,
     GetVersion,
+    ListEvaluations,
     ListModels,
     ListVersions,
     ModelVersion,
+    RecordEvaluation,
     RegisteredModel,
     RegisterVersion,
     ResolveModelUri,
@@ -41,8 +49,9 @@ from modelyard.tracking.models import ListArtifacts
 class RegistryClient:
     """Registered models, their versions and aliases, on any backend."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, settings: Settings | None = None) -> None:
         self._backend = backend
+        self._settings = settings
 
     def _put_manifest(self, files: dict[str, dict[str, Any]]) -> str:
         with tempfile.TemporaryDirectory() as tmp:
@@ -72,6 +81,33 @@ class RegistryClient:
                 "size": artifact.size,
             }
         return run_id, files
+
+    def _files_of_step(self, source: str) -> tuple[str, dict[str, dict[str, Any]]]:
+        """``pipelines:/RUN_ID/STEP/OUTPUT``: the files of one output of a step run."""
+        parts = source.removeprefix("pipelines:/").split("/")
+        if len(parts) != 3 or not all(parts):
+            raise InvalidInput(f"'{source}': use pipelines:/PIPELINE_RUN_ID/STEP/OUTPUT")
+        run_id, step, output = parts
+        run = self._backend.call(pipeline_ops.get_pipeline_run, GetPipelineRun(run_id=run_id))
+        step_run = next((s for s in run.steps if s.node == step), None)
+        if step_run is None:
+            raise NotFound(
+                f"pipeline run '{run_id}' has no step '{step}' (steps: "
+                f"{', '.join(s.node for s in run.steps) or 'none'})",
+                details={"kind": "step", "id": f"{run_id}/{step}"},
+            )
+        if output not in step_run.outputs:
+            raise NotFound(
+                f"step '{step}' of pipeline run '{run_id}' has no output '{output}' (outputs: "
+                f"{', '.join(step_run.outputs) or 'none'})",
+                details={"kind": "step output", "id": f"{run_id}/{step}/{output}"},
+            )
+        # A step run indexes each output's files as its artifacts under outputs/NAME/; a
+        # returned file or folder (the "path" materializer) sits in its data/ subfolder.
+        where = f"outputs/{output}"
+        if step_run.outputs[output].materializer == "path":
+            where += "/data"
+        return self._files_of_run(f"runs:/{step_run.run_id}/{where}")
 
     def _files_of_path(self, path: Path) -> dict[str, dict[str, Any]]:
         if path.is_file():
@@ -104,19 +140,28 @@ class RegistryClient:
         trusted: bool = False,
         reason: str | None = None,
     ) -> ModelVersion:
-        """Register a new version from ``runs:/RUN_ID/PATH`` or a local file or folder.
+        """Register a new version from ``runs:/RUN_ID/PATH``, ``pipelines:/RUN_ID/STEP/OUTPUT``,
+        ``s3://BUCKET/KEY``, ``http(s)://...`` or a local file or folder.
 
-        From a run, the files are not copied (they are already stored) and the run's
-        latest metrics, input datasets and environment are snapshotted on the version.
+        From a run or a step, the files are not copied (they are already stored) and the
+        run's latest metrics, input datasets and environment are snapshotted on the version.
+        Remote files are downloaded and stored, so the version cannot change under its users.
         """
         text = os.fspath(source)
         run_id = None
         if text.startswith("runs:/"):
             run_id, files = self._files_of_run(text)
-        elif "://" in text:
+        elif text.startswith("pipelines:/"):
+            run_id, files = self._files_of_step(text)
+        elif remote_files.is_remote(text):
+            with tempfile.TemporaryDirectory(prefix="modelyard-fetch-") as tmp:
+                settings = self._settings or get_settings()
+                files = self._files_of_path(remote_files.fetch(text, Path(tmp), settings))
+        elif "://" in text or text.startswith(("models:/", "runs:", "pipelines:")):
             raise InvalidInput(
-                f"'{text}': registering from remote URIs is not supported yet; "
-                "download the files and register the folder"
+                f"'{text}': register from runs:/RUN_ID/PATH, pipelines:/RUN_ID/STEP/OUTPUT, "
+                "s3://, http(s):// or a local file or folder",
+                details={"source": text},
             )
         else:
             files = self._files_of_path(Path(text))
@@ -175,6 +220,21 @@ class RegistryClient:
     def archive(self, name: str, version: int, *, reason: str | None = None) -> ModelVersion:
         request = ArchiveVersion(model=name, version=version)
         return self._backend.call(ops.archive_version, request, reason=reason)
+
+    def delete_version(self, name: str, version: int, *, reason: str | None = None) -> None:
+        """Delete a version's record (refused while an alias or a deployment uses it)."""
+        request = DeleteVersion(model=name, version=version)
+        self._backend.call(ops.delete_version, request, reason=reason)
+
+    def record_evaluation(
+        self, request: RecordEvaluation, *, reason: str | None = None
+    ) -> Evaluation:
+        """Keep a comparison result on its candidate version."""
+        return self._backend.call(ops.record_evaluation, request, reason=reason)
+
+    def evaluations(self, name: str, version: int) -> builtins.list[Evaluation]:
+        request = ListEvaluations(model=name, version=version)
+        return self._backend.call(ops.list_evaluations, request).evaluations
 
     def download(self, uri: str, dest: str | os.PathLike[str]) -> Path:
         """Write a version's files under ``dest`` (each hash checked); returns ``dest``."""

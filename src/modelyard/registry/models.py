@@ -32,6 +32,8 @@ Version = Annotated[int, Field(ge=1)]
 class VersionStatus(StrEnum):
     READY = "READY"
     ARCHIVED = "ARCHIVED"
+    # Kept as a row so its number is never given to other files; invisible to every read.
+    DELETED = "DELETED"
 
 
 class ModelVersion(Model):
@@ -149,6 +151,56 @@ class ResolveModelUri(Request):
 
 
 class ArchiveVersion(Request):
+    model: ModelName
+    version: Version
+
+
+class DeleteVersion(Request):
+    model: ModelName
+    version: Version
+
+
+class Evaluation(Model):
+    """One ``model compare`` result, stored on the candidate version."""
+
+    id: int
+    model: str
+    version: int
+    baseline_model: str | None
+    baseline_version: int | None
+    data: str
+    data_sha256: str
+    rows: int
+    target: str
+    metrics: dict[str, float | None]
+    baseline_metrics: dict[str, float | None] | None
+    gates: list[dict[str, Any]]
+    passed: bool | None
+    created_at: int
+    created_by: str
+
+
+class EvaluationList(Model):
+    evaluations: list[Evaluation]
+
+
+class RecordEvaluation(Request):
+    model: ModelName
+    version: Version
+    baseline_model: ModelName | None = None
+    baseline_version: Version | None = None
+    data: Annotated[str, Field(min_length=1, max_length=1000)]
+    data_sha256: Sha256
+    rows: Annotated[int, Field(ge=0)]
+    target: Annotated[str, Field(min_length=1, max_length=250)]
+    # None stands for a value that is not a number (auc on one class): JSON has no NaN.
+    metrics: dict[str, float | None]
+    baseline_metrics: dict[str, float | None] | None = None
+    gates: list[dict[str, Any]] = Field(default_factory=list)
+    passed: bool | None = None
+
+
+class ListEvaluations(Request):
     model: ModelName
     version: Version
 

@@ -20,14 +20,19 @@ from modelyard.registry.models import (
     ArchiveVersion,
     CreateModel,
     DeleteAlias,
+    DeleteVersion,
+    Evaluation,
+    EvaluationList,
     GetAliasHistory,
     GetModel,
     GetVersion,
+    ListEvaluations,
     ListModels,
     ListVersions,
     ModelList,
     ModelUri,
     ModelVersion,
+    RecordEvaluation,
     RegisteredModel,
     RegisterVersion,
     ResolveModelUri,
@@ -38,7 +43,9 @@ from modelyard.registry.models import (
 from modelyard.storage.artifacts.manifests import manifest_blobs, parse_manifest
 from modelyard.storage.db.tables import (
     alias_history,
+    deployments,
     model_aliases,
+    model_evaluations,
     model_versions,
     registered_models,
 )
@@ -64,7 +71,9 @@ def _aliases(ctx: OperationContext, name: str) -> dict[str, int]:
 
 def _model(ctx: OperationContext, row: Any) -> RegisteredModel:
     latest = ctx.conn.execute(
-        select(func.max(model_versions.c.version)).where(model_versions.c.model == row["name"])
+        select(func.max(model_versions.c.version)).where(
+            model_versions.c.model == row["name"], _visible()
+        )
     ).scalar()
     return RegisteredModel(
         name=row["name"],
@@ -101,6 +110,10 @@ def _version(row: Any, aliases: dict[str, int]) -> ModelVersion:
     )
 
 
+def _visible() -> Any:
+    return model_versions.c.status != VersionStatus.DELETED.value
+
+
 def _version_row(ctx: OperationContext, name: str, version: int) -> Any:
     row = (
         ctx.conn.execute(
@@ -111,9 +124,10 @@ def _version_row(ctx: OperationContext, name: str, version: int) -> Any:
         .mappings()
         .first()
     )
-    if row is None:
+    if row is None or row["status"] == VersionStatus.DELETED.value:
+        gone = "" if row is None else " (it was deleted)"
         raise NotFound(
-            f"model '{name}' has no version {version}",
+            f"model '{name}' has no version {version}{gone}",
             details={"kind": "model version", "id": f"{name}/{version}"},
         )
     return row
@@ -244,7 +258,7 @@ def list_versions(ctx: OperationContext, req: ListVersions) -> VersionList:
     aliases = _aliases(ctx, req.model)
     rows = ctx.conn.execute(
         select(model_versions)
-        .where(model_versions.c.model == req.model)
+        .where(model_versions.c.model == req.model, _visible())
         .order_by(model_versions.c.version.desc())
     ).mappings()
     return VersionList(versions=[_version(r, aliases) for r in rows])
@@ -405,13 +419,7 @@ def resolve_uri(ctx: OperationContext, req: ResolveModelUri) -> ModelVersion:
 def archive_version(ctx: OperationContext, req: ArchiveVersion) -> ModelVersion:
     """Archive a version: it stays loadable by number but no alias may point at it."""
     row = _version_row(ctx, req.model, req.version)
-    pointing = sorted(a for a, v in _aliases(ctx, req.model).items() if v == req.version)
-    if pointing:
-        raise Conflict(
-            f"version {req.version} of '{req.model}' is {', '.join(pointing)}: move the "
-            "alias first",
-            details={"aliases": pointing},
-        )
+    _refuse_if_pointed_at(ctx, req.model, req.version, "archive")
     if row["status"] != VersionStatus.ARCHIVED.value:
         ctx.conn.execute(
             update(model_versions)
@@ -431,6 +439,123 @@ def archive_version(ctx: OperationContext, req: ArchiveVersion) -> ModelVersion:
             {"model": req.model, "version": req.version},
         )
     return _version(_version_row(ctx, req.model, req.version), _aliases(ctx, req.model))
+
+
+def _refuse_if_pointed_at(ctx: OperationContext, model: str, version: int, action: str) -> None:
+    pointing = sorted(a for a, v in _aliases(ctx, model).items() if v == version)
+    if pointing:
+        raise Conflict(
+            f"version {version} of '{model}' is {', '.join(pointing)}: move the alias "
+            f"before you {action} it",
+            details={"aliases": pointing},
+        )
+
+
+@ops.write(
+    "DELETE",
+    "/models/{model}/versions/{version}",
+    permission="models:delete",
+    audit="model.version.deleted",
+)
+def delete_version(ctx: OperationContext, req: DeleteVersion) -> Done:
+    """Delete a version; refused while an alias or a deployment uses it.
+
+    The row stays, marked DELETED and hidden from every read, so its number is never reused
+    for other files. Its files stay in the artifact store (other versions or runs may share
+    them).
+    """
+    _model_row(ctx, req.model, lock=True)
+    row = _version_row(ctx, req.model, req.version)
+    _refuse_if_pointed_at(ctx, req.model, req.version, "delete")
+    d = deployments.c
+    users = [
+        f"{endpoint}/{name}"
+        for endpoint, name in ctx.conn.execute(
+            select(d.endpoint, d.name)
+            .where(d.model == req.model, d.version == req.version)
+            .order_by(d.endpoint, d.name)
+        )
+    ]
+    if users:
+        raise Conflict(
+            f"version {req.version} of '{req.model}' is deployed as {', '.join(users)}: "
+            "delete or move those deployments first",
+            details={"deployments": users},
+        )
+    ctx.conn.execute(
+        update(model_versions)
+        .where(model_versions.c.model == req.model, model_versions.c.version == req.version)
+        .values(status=VersionStatus.DELETED.value)
+    )
+    ctx.work.record(
+        "model.version.deleted",
+        "model",
+        f"{req.model}/{req.version}",
+        before={"status": row["status"]},
+        after={"status": VersionStatus.DELETED.value},
+    )
+    ctx.work.emit(
+        "model.version.deleted",
+        f"{req.model}/{req.version}",
+        {"model": req.model, "version": req.version},
+    )
+    return Done()
+
+
+def _evaluation(row: Any) -> Evaluation:
+    return Evaluation.model_validate(dict(row))
+
+
+@ops.write(
+    "POST",
+    "/models/{model}/versions/{version}/evaluations",
+    permission="models:write",
+    audit="model.version.evaluated",
+)
+def record_evaluation(ctx: OperationContext, req: RecordEvaluation) -> Evaluation:
+    """Keep a ``model compare`` result on the candidate version."""
+    _version_row(ctx, req.model, req.version)
+    if (req.baseline_model is None) != (req.baseline_version is None):
+        raise InvalidInput("give both baseline_model and baseline_version, or neither")
+    if req.baseline_model is not None and req.baseline_version is not None:
+        _version_row(ctx, req.baseline_model, req.baseline_version)
+    bad = sorted(
+        k
+        for values in (req.metrics, req.baseline_metrics or {})
+        for k, v in values.items()
+        if v is not None and not math.isfinite(v)
+    )
+    if bad:
+        raise InvalidInput(f"metric values must be finite numbers or null: {', '.join(bad)}")
+    row = {
+        **req.model_dump(),
+        "created_at": ctx.now_ms(),
+        "created_by": ctx.actor.name,
+    }
+    new_id = ctx.conn.execute(insert(model_evaluations).values(row)).inserted_primary_key
+    assert new_id is not None
+    row["id"] = int(new_id[0])
+    target = f"{req.model}/{req.version}"
+    ctx.work.record("model.version.evaluated", "model", target, after=row)
+    ctx.work.emit(
+        "model.version.evaluated",
+        target,
+        {"model": req.model, "version": req.version, "passed": req.passed},
+    )
+    return _evaluation(row)
+
+
+@ops.read("/models/{model}/versions/{version}/evaluations", permission="models:read")
+def list_evaluations(ctx: OperationContext, req: ListEvaluations) -> EvaluationList:
+    """A version's ``model compare`` results, oldest first."""
+    _version_row(ctx, req.model, req.version)
+    e = model_evaluations.c
+    rows = ctx.conn.execute(
+        select(model_evaluations)
+        .where(e.model == req.model, e.version == req.version)
+        .order_by(e.id)
+    ).mappings()
+    return EvaluationList(evaluations=[_evaluation(r) for r in rows])
 
 
 OPERATIONS = ops.operations

@@ -344,3 +344,79 @@ alias_history = Table(
     Column("reason", Text, nullable=True),
     Index(None, "model", "alias"),
 )
+
+# A candidate version evaluated against a baseline on one dataset (`model compare`).
+model_evaluations = Table(
+    "model_evaluations",
+    metadata,
+    Column("id", Integer().with_variant(BigInteger, "postgresql"), primary_key=True),
+    Column("model", String(250), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("baseline_model", String(250), nullable=True),
+    Column("baseline_version", Integer, nullable=True),
+    Column("data", String(1000), nullable=False),
+    Column("data_sha256", String(64), nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("target", String(250), nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("baseline_metrics", JSON, nullable=True),
+    Column("gates", JSON, nullable=False),
+    Column("passed", Boolean, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(250), nullable=False),
+    Index(None, "model", "version"),
+)
+
+# Serving (C3 deploy): an endpoint splits its traffic between deployments, each a model
+# version run by N scoring workers. This is the desired state a supervisor restores.
+endpoints = Table(
+    "endpoints",
+    metadata,
+    Column("name", String(250), primary_key=True),
+    Column("description", Text, nullable=True),
+    Column("port", Integer, nullable=True),
+    Column("traffic", JSON, nullable=False),
+    Column("mirror", JSON, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("created_by", String(250), nullable=False),
+)
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("endpoint", String(250), ForeignKey("endpoints.name"), primary_key=True),
+    Column("name", String(100), primary_key=True),
+    Column("model", String(250), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("model_uri", String(1100), nullable=False),
+    Column("environment_hash", String(64), nullable=True),
+    Column("workers", Integer, nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("created_by", String(250), nullable=False),
+    Index(None, "model", "version"),
+)
+
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("endpoint", String(250), ForeignKey("endpoints.name"), nullable=False),
+    Column("target", String(100), nullable=False),
+    Column("steps", JSON, nullable=False),
+    Column("interval_ms", BigInteger, nullable=False),
+    Column("max_error_rate", Float, nullable=True),
+    Column("max_p99_ms", Float, nullable=True),
+    Column("initial_traffic", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("step_index", Integer, nullable=False),
+    Column("next_at", BigInteger, nullable=True),
+    Column("history", JSON, nullable=False),
+    Column("outcome", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("created_by", String(250), nullable=False),
+    Index(None, "endpoint", "state"),
+)

@@ -1,0 +1,155 @@
+"""Registering a model from each place it can come from: a pipeline step's output, S3 and
+HTTP(S). (Runs, files and folders are in the contract suite.)"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from modelyard.client import models
+from modelyard.client.client import Client
+from modelyard.core.backend import open_local_backend
+from modelyard.errors import BackendUnavailable, InvalidInput, NotFound
+from modelyard.pipelines.loader import load_pipeline
+from modelyard.pipelines.runner import run_pipeline
+from modelyard.tracking.models import RunStatus
+from tests.conftest import make_settings
+
+PIPELINE = """
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+import modelyard
+
+
+@modelyard.step
+def train(c: float = 1.0) -> Path:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 2))
+    model = LogisticRegression(C=c).fit(x, (x[:, 0] > 0).astype(int))
+    modelyard.log_metric("train_rows", 40)
+    out = Path(tempfile.mkdtemp()) / "model"
+    modelyard.models.save(model, out, sample=x[:3])
+    return out
+
+
+@modelyard.pipeline
+def training(c: float = 1.0):
+    return train(c=c)
+"""
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[Client]:
+    settings = make_settings(tmp_path)
+    backend = open_local_backend(settings)
+    try:
+        yield Client(settings=settings, backend=backend)
+    finally:
+        backend.close()
+
+
+def _saved_model(folder: Path) -> tuple[LogisticRegression, np.ndarray[Any, Any]]:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(30, 3))
+    model = LogisticRegression().fit(x, (x[:, 1] > 0).astype(int))
+    models.save(model, folder, sample=x[:3])
+    return model, x
+
+
+def test_register_a_pipeline_step_output(client: Client, tmp_path: Path) -> None:
+    module = tmp_path / "training.py"
+    module.write_text(textwrap.dedent(PIPELINE))
+    result = run_pipeline(load_pipeline(str(module)), backend=client.backend)
+    assert result.status == RunStatus.FINISHED, result.steps
+    source = f"pipelines:/{result.run_id}/train/output"
+    version = client.registry.register("steps", source, flavor="sklearn")
+    step_run = result.steps["train"].run_id
+    assert version.run_id == step_run  # the step run: its metrics and environment
+    assert version.metrics == {"train_rows": 40.0}
+    assert version.source == source
+    loaded = models.load(version.uri, client=client)
+    x = np.random.default_rng(2).normal(size=(5, 2))
+    assert loaded.predict(x).shape == (5,)
+
+    with pytest.raises(NotFound, match="has no step 'fit' \\(steps: train\\)"):
+        client.registry.register("steps", f"pipelines:/{result.run_id}/fit/output")
+    with pytest.raises(NotFound, match="has no output 'model' \\(outputs: output\\)"):
+        client.registry.register("steps", f"pipelines:/{result.run_id}/train/model")
+    with pytest.raises(NotFound):
+        client.registry.register("steps", "pipelines:/0123456789abcdef/train/output")
+
+
+@pytest.fixture
+def web_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    root = tmp_path / "web"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.RequestHandlerClass.log_message = lambda *a: None  # type: ignore[method-assign]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", root
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_register_from_http(client: Client, web_root: tuple[str, Path], tmp_path: Path) -> None:
+    import onnx
+    from skl2onnx import to_onnx
+
+    url, root = web_root
+    x = np.random.default_rng(3).normal(size=(30, 4)).astype(np.float32)
+    model = LogisticRegression().fit(x, (x[:, 0] > 0).astype(int))
+    onnx.save_model(to_onnx(model, x[:1]), root / "churn.onnx")
+    version = client.registry.register("web", f"{url}/churn.onnx", flavor="onnx")
+    assert version.source == f"{url}/churn.onnx"
+    assert version.size == (root / "churn.onnx").stat().st_size
+    out = client.registry.download(version.uri, tmp_path / "dl")
+    assert (out / "churn.onnx").read_bytes() == (root / "churn.onnx").read_bytes()
+
+    with pytest.raises(NotFound, match="answered 404"):
+        client.registry.register("web", f"{url}/missing.onnx")
+    with pytest.raises(BackendUnavailable, match="cannot download"):
+        client.registry.register("web", "http://127.0.0.1:9/model.onnx")
+
+
+def test_register_from_s3(tmp_path: Path, s3: Any, bucket: str, endpoint: str) -> None:
+    settings = make_settings(tmp_path, s3_endpoint_url=endpoint)
+    backend = open_local_backend(settings)
+    try:
+        client = Client(settings=settings, backend=backend)
+        model, x = _saved_model(tmp_path / "model")
+        for file in (tmp_path / "model").rglob("*"):
+            if file.is_file():
+                key = f"models/churn/{file.relative_to(tmp_path / 'model').as_posix()}"
+                s3.put_object(Bucket=bucket, Key=key, Body=file.read_bytes())
+        version = client.registry.register("s3model", f"s3://{bucket}/models/churn/")
+        assert version.flavor is None  # not given: the descriptor holds it
+        loaded = models.load(version.uri, client=client)
+        np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+        single = client.registry.register(
+            "s3file", f"s3://{bucket}/models/churn/model.skops", flavor="sklearn"
+        )
+        assert single.size == (tmp_path / "model" / "model.skops").stat().st_size
+        with pytest.raises(NotFound, match="holds no objects"):
+            client.registry.register("s3model", f"s3://{bucket}/nothing/here/")
+        with pytest.raises(InvalidInput, match="s3://BUCKET/KEY"):
+            client.registry.register("s3model", "s3://")
+    finally:
+        backend.close()
