@@ -197,8 +197,8 @@ def test_inside_a_run_the_model_is_logged_to_the_run(
 def test_save_refuses_what_it_cannot_keep(tmp_path: Path) -> None:
     x, y = _training_set()
     model = LogisticRegression().fit(x, y)
-    with pytest.raises(InvalidInput, match="unknown flavor 'onnx'"):
-        models.save(model, tmp_path / "a", flavor="onnx")
+    with pytest.raises(InvalidInput, match="unknown flavor 'tensorflow'"):
+        models.save(model, tmp_path / "a", flavor="tensorflow")
     with pytest.raises(InvalidInput, match="only kept by the python flavor"):
         models.save(model, tmp_path / "b", artifacts={"f": tmp_path})
     with pytest.raises(InvalidInput, match="needs predict"):

@@ -37,8 +37,8 @@ def save(
     """Save ``model`` into a new folder with its ``modelyard-model.json`` descriptor.
 
     The flavor is inferred when not given: ``sklearn`` for scikit-learn estimators (skops),
-    ``python`` for objects with ``predict`` and ``load_context``; anything else needs
-    ``trusted=True`` and is pickled. ``sample`` gives the signature and input example.
+    ``onnx`` for an ``onnx.ModelProto`` or a ``.onnx`` file, ``python`` for objects with
+    ``predict`` and ``load_context``; anything else needs ``trusted=True`` and is pickled. ``sample`` gives the signature and input example.
     """
     return save_model(
         model, Path(path), flavor=flavor, sample=sample, artifacts=artifacts, trusted=trusted

@@ -54,10 +54,7 @@ class RegistryClient:
         self._settings = settings
 
     def _put_manifest(self, files: dict[str, dict[str, Any]]) -> str:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "manifest.json"
-            path.write_bytes(manifest_bytes(files))
-            return self._backend.put_blob(path).sha256
+        return self._backend.put_blob_bytes(manifest_bytes(files)).sha256
 
     def _files_of_run(self, source: str) -> tuple[str, dict[str, dict[str, Any]]]:
         rest = source.removeprefix("runs:/")

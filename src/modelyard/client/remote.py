@@ -114,6 +114,17 @@ class RemoteBackend:
         _raise_for_error(response)
         return BlobInfo(sha256=sha256, size=size)
 
+    def put_blob_bytes(self, data: bytes) -> BlobInfo:
+        sha256 = hashlib.sha256(data).hexdigest()
+        head = self._send(self._http.build_request("HEAD", f"/blobs/{sha256}"), idempotent=True)
+        if head.status_code != 200:
+            response = self._send(
+                self._http.build_request("PUT", f"/blobs/{sha256}", content=data),
+                idempotent=True,  # in memory, so a retry can send the same body again
+            )
+            _raise_for_error(response)
+        return BlobInfo(sha256=sha256, size=len(data))
+
     def get_blob(self, sha256: str, dest: str | os.PathLike[str]) -> BlobInfo:
         target = Path(dest)
         target.parent.mkdir(parents=True, exist_ok=True)

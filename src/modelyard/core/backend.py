@@ -29,6 +29,10 @@ class Backend(Protocol):
         """Store a file's content (deduplicated by SHA-256)."""
         ...
 
+    def put_blob_bytes(self, data: bytes) -> BlobInfo:
+        """Store small content held in memory (a manifest), deduplicated by SHA-256."""
+        ...
+
     def get_blob(self, sha256: str, dest: str | os.PathLike[str]) -> BlobInfo:
         """Copy a blob to a local file, checking its hash."""
         ...
@@ -76,6 +80,9 @@ class LocalBackend:
 
     def put_blob(self, path: str | os.PathLike[str]) -> BlobInfo:
         return self.blobs.put_file(path)
+
+    def put_blob_bytes(self, data: bytes) -> BlobInfo:
+        return self.blobs.put_bytes(data)
 
     def put_stream(self, stream: BinaryIO) -> BlobInfo:
         return self.blobs.put_stream(stream)

@@ -8,12 +8,17 @@ flavor      saves                                 loads
 ==========  ====================================  =========================================
 ``sklearn`` a scikit-learn estimator, as skops    refusing types outside scikit-learn,
             (``model.skops``)                     NumPy, SciPy and builtins
+``onnx``    an ``onnx.ModelProto``, ONNX bytes    an onnxruntime session on the CPU, in an
+            or a ``.onnx`` file (``model.onnx``)  ``OnnxModel`` (a graph runs no Python)
 ``python``  the source file of the model's class  imports that file, builds the class with
             (``code/``) and its artifact files    no arguments, calls ``load_context``
             (``artifacts/``)
 ``pickle``  any object, only with trusted=True    only when the version was registered
             (``model.pkl``)                       with trusted=True (pickle runs code)
 ==========  ====================================  =========================================
+
+An ``onnx`` version may also be a bare ``.onnx`` file exported elsewhere, with no descriptor:
+``load_model`` builds one when the registry says the flavor is ``onnx``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import hashlib
 import importlib.util
 import inspect
 import json
+import os
 import pickle
 import platform
 import re
@@ -36,15 +42,16 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from modelyard.core import skops_format
 from modelyard.errors import InvalidInput
+from modelyard.registry.onnx_model import OnnxModel, graph_signature, onnx_model
 from modelyard.registry.signatures import infer_signature
 
 DESCRIPTOR = "modelyard-model.json"
 INPUT_EXAMPLE = "input_example.json"
-FLAVORS = ("sklearn", "python", "pickle")
+FLAVORS = ("sklearn", "onnx", "python", "pickle")
 _ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
 _DISTRIBUTIONS = {"sklearn": "scikit-learn"}
 
-Flavor = Literal["sklearn", "python", "pickle"]
+Flavor = Literal["sklearn", "onnx", "python", "pickle"]
 
 
 class ModelDescriptor(BaseModel):
@@ -83,10 +90,15 @@ def _is_python_model(model: Any) -> bool:
 
 
 def infer_flavor(model: Any, *, trusted: bool = False) -> Flavor:
-    """sklearn for a scikit-learn estimator, python for an object with ``predict`` and
-    ``load_context``, pickle only when trusted; anything else is refused."""
+    """sklearn for a scikit-learn estimator, onnx for an ``onnx.ModelProto`` or the path of
+    a ``.onnx`` file, python for an object with ``predict`` and ``load_context``, pickle
+    only when trusted; anything else is refused."""
     if _module_root(model) == "sklearn":
         return "sklearn"
+    if _module_root(model) == "onnx" or (
+        isinstance(model, str | os.PathLike) and os.fspath(model).endswith(".onnx")
+    ):
+        return "onnx"
     if _is_python_model(model):
         return "python"
     if trusted:
@@ -118,6 +130,61 @@ def _save_sklearn(model: Any, folder: Path) -> dict[str, Any]:
 
 def _load_sklearn(folder: Path, descriptor: ModelDescriptor) -> Any:
     return skops_format.load(_inside(folder, descriptor.model_file or "model.skops"))
+
+
+def _onnx_bytes(model: Any) -> tuple[bytes, str]:
+    """The serialized graph and how errors name where it came from."""
+    if isinstance(model, bytes | bytearray):
+        return bytes(model), "the given bytes"
+    if isinstance(model, str | os.PathLike):
+        file = Path(model)
+        if not file.is_file():
+            raise InvalidInput(
+                f"'{file}' is not a file: pass the path of a .onnx file",
+                details={"path": str(file)},
+            )
+        return file.read_bytes(), f"'{file}'"
+    if _module_root(model) == "onnx" and callable(getattr(model, "SerializeToString", None)):
+        return bytes(model.SerializeToString()), "the ModelProto"
+    raise InvalidInput(
+        f"the onnx flavor takes an onnx.ModelProto, ONNX bytes or the path of a .onnx file, "
+        f"not a {type(model).__module__}.{type(model).__qualname__}: convert the model "
+        "first (skl2onnx.to_onnx for scikit-learn)"
+    )
+
+
+def _save_onnx(model: Any, folder: Path) -> dict[str, Any]:
+    content, where = _onnx_bytes(model)
+    graph = onnx_model(content, where)
+    path = folder / "model.onnx"
+    path.write_bytes(content)
+    return {
+        "model_file": path.name,
+        "libraries": _versions("onnx", "onnxruntime"),
+        "signature": graph_signature(graph),
+    }
+
+
+def _load_onnx(folder: Path, descriptor: ModelDescriptor) -> OnnxModel:
+    path = _inside(folder, descriptor.model_file or "model.onnx")
+    return onnx_model(path.read_bytes(), f"'{path.name}'")
+
+
+def _load_bare_onnx(folder: Path) -> tuple[OnnxModel, ModelDescriptor] | None:
+    """A folder holding exactly one ``.onnx`` file and no descriptor, as exported elsewhere."""
+    files = [p for p in folder.glob("*.onnx") if p.is_file()]
+    if len(files) != 1:
+        return None
+    model = onnx_model(files[0].read_bytes(), f"'{files[0].name}'")
+    descriptor = ModelDescriptor(
+        flavor="onnx",
+        signature=graph_signature(model),
+        python_version=platform.python_version(),
+        # Unknown: nothing to compare the installed versions with.
+        libraries={},
+        model_file=files[0].name,
+    )
+    return model, descriptor
 
 
 def _copy_artifacts(artifacts: dict[str, Any], folder: Path) -> dict[str, str]:
@@ -267,6 +334,11 @@ def save_model(
     signature = infer_signature(sample) if sample is not None else None
     if flavor == "sklearn":
         fields = _save_sklearn(model, path)
+    elif flavor == "onnx":
+        fields = _save_onnx(model, path)
+        graph = fields.pop("signature")
+        # A sample's signature says more (column names for a one-tensor graph) and wins.
+        signature = signature if signature is not None else graph
     elif flavor == "python":
         fields = _save_python(model, path, dict(artifacts or {}))
     else:
@@ -303,12 +375,19 @@ def read_descriptor(path: Path) -> ModelDescriptor:
         raise InvalidInput(f"{DESCRIPTOR} is malformed: {exc.errors()[0]['msg']}") from exc
 
 
-def load_model(path: Path, *, trusted: bool | None = None) -> tuple[Any, ModelDescriptor]:
+def load_model(
+    path: Path, *, trusted: bool | None = None, flavor: str | None = None
+) -> tuple[Any, ModelDescriptor]:
     """Load the model saved in ``path``; returns the model object and its descriptor.
 
     ``trusted`` is the registry's record for the version (it wins over the descriptor's);
-    a pickle model loads only when it is true.
+    a pickle model loads only when it is true. ``flavor`` is the registry's record too: an
+    ``onnx`` version without a descriptor loads from its one ``.onnx`` file.
     """
+    if flavor == "onnx" and not (path / DESCRIPTOR).is_file():
+        bare = _load_bare_onnx(path)
+        if bare is not None:
+            return bare
     descriptor = read_descriptor(path)
     if descriptor.flavor == "pickle":
         allowed = descriptor.trusted if trusted is None else trusted
@@ -320,4 +399,6 @@ def load_model(path: Path, *, trusted: bool | None = None) -> tuple[Any, ModelDe
         return _load_pickle(path, descriptor), descriptor
     if descriptor.flavor == "sklearn":
         return _load_sklearn(path, descriptor), descriptor
+    if descriptor.flavor == "onnx":
+        return _load_onnx(path, descriptor), descriptor
     return _load_python(path, descriptor), descriptor

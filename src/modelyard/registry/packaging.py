@@ -35,6 +35,7 @@ SERVING_PORT = 8080
 # What each flavor needs installed to load and predict; pandas reads the scorer's input.
 _FLAVOR_LIBRARIES: dict[str, tuple[str, ...]] = {
     "sklearn": ("scikit-learn", "skops", "numpy", "scipy", "pandas"),
+    "onnx": ("onnxruntime", "numpy", "pandas"),
     "python": ("numpy", "pandas"),
     "pickle": ("scikit-learn", "numpy", "scipy", "pandas"),
 }
