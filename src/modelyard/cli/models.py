@@ -110,8 +110,25 @@ def show(
             version = registry.resolve(ref)
             if as_json:
                 print_json(version)
-            else:
-                _show_version(version)
+                return
+            _show_version(version)
+            evaluations = registry.evaluations(version.model, version.version)
+            if evaluations:
+                print_table(
+                    "Evaluations (model compare)",
+                    ["when", "data", "rows", "against", "metrics", "gates"],
+                    evaluations,
+                    lambda e: [
+                        format_time(e.created_at),
+                        Path(e.data).name,
+                        e.rows,
+                        None
+                        if e.baseline_model is None
+                        else f"models:/{e.baseline_model}/{e.baseline_version}",
+                        ", ".join(f"{k}={_number(v)}" for k, v in e.metrics.items()),
+                        {True: "passed", False: "FAILED", None: ""}[e.passed],
+                    ],
+                )
             return
         model = registry.get(ref)
         if as_json:
@@ -206,6 +223,79 @@ def delete(
     with user_errors():
         open_client().registry.delete_version(name, version, reason=reason)
         typer.echo(f"deleted models:/{name}/{version}")
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None or value != value else f"{value:.4f}"
+
+
+@app.command("compare")
+def compare(
+    candidate: Annotated[str, typer.Argument(help="The candidate: models:/NAME@challenger.")],
+    baseline: Annotated[
+        str | None, typer.Argument(help="The baseline: models:/NAME@champion (optional).")
+    ] = None,
+    data: Annotated[
+        Path, typer.Option(help="Held-out table: .parquet, .csv, .json or .jsonl.")
+    ] = Path("holdout.parquet"),
+    target: Annotated[str, typer.Option(help="The column holding the true values.")] = "y",
+    metric: Annotated[
+        list[str] | None,
+        typer.Option(help="auc, accuracy, f1, precision, recall, log_loss, rmse, mse, mae, r2."),
+    ] = None,
+    gate: Annotated[
+        list[str] | None,
+        typer.Option(help='e.g. "auc >= baseline + 0.01"; exit 1 when one fails.'),
+    ] = None,
+    record: Annotated[bool, typer.Option(help="Keep the result on the candidate version.")] = True,
+    reason: ReasonOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Evaluate a candidate (and a baseline) on the same data; gates make CI stop bad models."""
+    with user_errors():
+        gates = gate or []
+        metrics = metric or ([] if gates else ["accuracy"])
+        version, base, comparison, stored = open_client().registry.compare(
+            candidate,
+            baseline,
+            data,
+            target=target,
+            metrics=metrics,
+            gates=gates,
+            record=record,
+            reason=reason,
+        )
+    if as_json:
+        table = comparison.to_dict()
+        table["candidate"] = version.uri
+        table["baseline"] = None if base is None else base.uri
+        table["evaluation_id"] = None if stored is None else stored.id
+        typer.echo(json.dumps(table, indent=2))
+    else:
+        columns = ["metric", version.uri]
+        if base is not None:
+            columns += [base.uri, "delta", ""]
+        print_table(
+            f"{data} ({target})",
+            columns,
+            comparison.rows,
+            lambda r: (
+                [r.metric, _number(r.candidate)]
+                + (
+                    []
+                    if base is None
+                    else [
+                        _number(r.baseline),
+                        "n/a" if r.delta is None else f"{r.delta:+.4f}",
+                        {True: "better", False: "worse", None: ""}[r.improved],
+                    ]
+                )
+            ),
+        )
+        for outcome in comparison.gates:
+            typer.echo(f"{'pass' if outcome.passed else 'FAIL'}  {outcome.message}")
+    if not comparison.passed:
+        raise typer.Exit(1)
 
 
 @app.command("download")

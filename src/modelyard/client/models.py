@@ -10,9 +10,7 @@ m.predict(rows)  # checked against the signature first
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +36,8 @@ def save(
 
     The flavor is inferred when not given: ``sklearn`` for scikit-learn estimators (skops),
     ``onnx`` for an ``onnx.ModelProto`` or a ``.onnx`` file, ``python`` for objects with
-    ``predict`` and ``load_context``; anything else needs ``trusted=True`` and is pickled. ``sample`` gives the signature and input example.
+    ``predict`` and ``load_context``; anything else needs ``trusted=True`` and is pickled.
+    ``sample`` gives the signature and input example.
     """
     return save_model(
         model, Path(path), flavor=flavor, sample=sample, artifacts=artifacts, trusted=trusted
@@ -117,15 +116,4 @@ def load(uri: str | os.PathLike[str], *, client: Client | None = None) -> Loaded
         return load_folder(folder, None)
     ModelUri.parse(text)
     target, _ = _fluent_run(client)
-    version = target.registry.resolve(text)
-    folder = Path(tempfile.mkdtemp(prefix="modelyard-load-"))
-    try:
-        # Download the resolved version, not the URI again: an alias may move meanwhile.
-        target.registry.download(version.uri, folder)
-        loaded = load_folder(folder, version)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    # A python model may read its artifacts lazily: keep the folder while the model lives.
-    weakref.finalize(loaded, shutil.rmtree, folder, ignore_errors=True)
-    return loaded
+    return target.registry.load(text)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import builtins
+import hashlib
 import os
+import shutil
 import tempfile
+import weakref
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelyard.client import remote_files
 from modelyard.config import Settings, get_settings
@@ -18,7 +22,7 @@ from modelyard.errors import InvalidInput, NotFound
 from modelyard.pipelines import operations as pipeline_ops
 from modelyard.pipelines.models import GetPipelineRun
 from modelyard.registry import operations as ops
-from modelyard.registry.loading import download_version
+from modelyard.registry.loading import LoadedModel, download_version, load_folder
 from modelyard.registry.models import (
     AliasChange,
     ArchiveVersion,
@@ -44,6 +48,9 @@ from modelyard.storage.artifacts import normalize_artifact_path
 from modelyard.storage.artifacts.manifests import manifest_bytes
 from modelyard.tracking import operations as tracking_ops
 from modelyard.tracking.models import ListArtifacts
+
+if TYPE_CHECKING:
+    from modelyard.registry.evaluation import Comparison
 
 
 class RegistryClient:
@@ -232,6 +239,72 @@ class RegistryClient:
     def evaluations(self, name: str, version: int) -> builtins.list[Evaluation]:
         request = ListEvaluations(model=name, version=version)
         return self._backend.call(ops.list_evaluations, request).evaluations
+
+    def load(self, uri: str) -> LoadedModel:
+        """Download the version ``uri`` names and load it (``modelyard.models.load`` for
+        ``models:/`` URIs)."""
+        version = self.resolve(uri)
+        folder = Path(tempfile.mkdtemp(prefix="modelyard-load-"))
+        try:
+            # Download the resolved version, not the URI again: an alias may move meanwhile.
+            download_version(self._backend, version, folder)
+            loaded = load_folder(folder, version)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        # A python model may read its artifacts lazily: keep the folder while the model lives.
+        weakref.finalize(loaded, shutil.rmtree, folder, ignore_errors=True)
+        return loaded
+
+    def compare(
+        self,
+        candidate: str,
+        baseline: str | None,
+        data: str | os.PathLike[str],
+        *,
+        target: str,
+        metrics: Sequence[str],
+        gates: Sequence[str] = (),
+        record: bool = True,
+        reason: str | None = None,
+    ) -> tuple[ModelVersion, ModelVersion | None, Comparison, Evaluation | None]:
+        """Evaluate ``candidate`` (and ``baseline``) on the table ``data`` and check ``gates``
+        such as ``"auc >= baseline + 0.01"``; the result is kept on the candidate version
+        unless ``record`` is false."""
+        from modelyard.registry.evaluation import compare, read_table
+        from modelyard.registry.gates import Gate
+
+        parsed = [Gate.parse(g) for g in gates]  # refuse a bad gate before any download
+        path = Path(data)
+        frame = read_table(path)
+        loaded = self.load(candidate)
+        base = None if baseline is None else self.load(baseline)
+        comparison = compare(loaded, base, frame, target, metrics, parsed)
+        assert loaded.version is not None
+        base_version = None if base is None else base.version
+        if not record:
+            return loaded.version, base_version, comparison, None
+        table = comparison.to_dict()
+        with path.open("rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        request = RecordEvaluation(
+            model=loaded.version.model,
+            version=loaded.version.version,
+            baseline_model=None if base_version is None else base_version.model,
+            baseline_version=None if base_version is None else base_version.version,
+            data=str(path.resolve()),
+            data_sha256=digest,
+            rows=len(frame),
+            target=target,
+            metrics={row["metric"]: row["candidate"] for row in table["metrics"]},
+            baseline_metrics=None
+            if base_version is None
+            else {row["metric"]: row["baseline"] for row in table["metrics"]},
+            gates=table["gates"],
+            passed=comparison.passed if parsed else None,
+        )
+        stored = self.record_evaluation(request, reason=reason)
+        return loaded.version, base_version, comparison, stored
 
     def download(self, uri: str, dest: str | os.PathLike[str]) -> Path:
         """Write a version's files under ``dest`` (each hash checked); returns ``dest``."""
