@@ -4,7 +4,8 @@ The tree::
 
     ModelyardError                 (500, a bug if it escapes as this base)
     ├── InvalidInput               400  the request is malformed or breaks a rule
-    │   └── FilterSyntaxError      400  a search filter does not parse; names the position
+    │   ├── FilterSyntaxError      400  a search filter does not parse; names the position
+    │   └── UnprocessableInput     422  well-formed, but the model cannot take it (signature)
     ├── Unauthenticated            401
     ├── PermissionDenied           403
     ├── NotFound                   404  names the kind and id that was not found
@@ -59,6 +60,17 @@ class FilterSyntaxError(InvalidInput):
         )
         self.position = position
         self.expression = expression
+
+
+class UnprocessableInput(InvalidInput):
+    """Input that parses but does not fit the model: a missing column, a wrong type or shape.
+
+    The scoring server answers it with 422, as the signature check's ``InvalidInput`` would
+    otherwise be indistinguishable from a body that does not parse (400).
+    """
+
+    code = "unprocessable_input"
+    http_status = 422
 
 
 class Unauthenticated(ModelyardError):

@@ -14,6 +14,7 @@ from modelyard.cli import (
     pipelines,
     runs,
     schedules,
+    serve,
     system,
 )
 
@@ -39,6 +40,7 @@ app.add_typer(models.app, name="model")
 app.add_typer(environments.app, name="env")
 app.add_typer(schedules.app, name="schedule")
 app.command("scheduler")(schedules.scheduler)
+app.command("serve")(serve.serve)
 
 
 def _print_version(value: bool) -> None:

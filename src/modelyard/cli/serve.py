@@ -1,0 +1,63 @@
+"""``modelyard serve``: the scoring server for a registered version, a package or a folder."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from modelyard.cli.connection import open_client
+from modelyard.cli.output import user_errors
+
+
+def serve(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="models:/NAME@ALIAS or models:/NAME/VERSION, a folder written by "
+            "`modelyard model package`, or a saved model folder."
+        ),
+    ],
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 5001,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    max_batch_size: Annotated[
+        int, typer.Option(min=1, help="Rows per predict call; 1 switches batching off.")
+    ] = 32,
+    max_wait_ms: Annotated[
+        float, typer.Option(min=0, help="Longest a request waits for others to batch with.")
+    ] = 2.0,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", help="Log every request.")
+    ] = False,
+) -> None:
+    """Serve a model over HTTP: POST /invocations, GET /healthz, /readyz and /metrics."""
+    from functools import partial
+
+    from modelyard.serving.server import serve_model
+
+    run = partial(
+        serve_model,
+        host=host,
+        port=port,
+        workers=workers,
+        max_batch_size=max_batch_size,
+        max_wait_ms=max_wait_ms,
+        log_level=log_level,
+        access_log=access_log,
+    )
+    with user_errors():
+        if not source.startswith("models:/"):
+            run(Path(source))
+            return
+        with tempfile.TemporaryDirectory(prefix="modelyard-serve-") as tmp:
+            # Resolved and downloaded once, here; the workers only read the folder. The
+            # store is not needed while serving, so its connection is closed first.
+            with open_client() as client:
+                version = client.registry.resolve(source)
+                # The resolved version, not the URI again: an alias may move meanwhile.
+                folder = client.registry.download(version.uri, Path(tmp) / "model")
+            run(folder, version=version)

@@ -1,0 +1,245 @@
+"""The scoring server's ASGI app: ``POST /invocations``, ``/healthz``, ``/readyz``, ``/metrics``.
+
+Plain Starlette, no FastAPI: a scoring request is parsed, checked against the signature,
+queued for the next micro-batch and answered; nothing else runs per request.
+
+Errors map here once, with the REST server's body ``{"error": {"code", "message",
+"details"}}``: a body that does not parse is 400, an unsupported content type 415, input
+the signature refuses 422 (naming the column), a model still loading 503. A model that
+raises ``ValueError``, ``TypeError`` or ``KeyError`` was given values it cannot take (422);
+any other exception from the model is a 500, logged with its traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelyard.errors import (
+    BackendUnavailable,
+    InvalidInput,
+    ModelyardError,
+    UnprocessableInput,
+)
+from modelyard.serving.batching import MicroBatcher
+from modelyard.serving.inputs import parse_body
+from modelyard.serving.metrics import CONTENT_TYPE, ServingMetrics
+from modelyard.serving.outputs import RowMismatch, encode, split_rows, to_jsonable
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from modelyard.registry.loading import LoadedModel
+
+log = logging.getLogger("modelyard.serving")
+
+_INPUT_ERRORS = (ValueError, TypeError, KeyError)
+
+
+def _json_response(body: bytes, status: int = 200) -> Response:
+    from starlette.responses import Response
+
+    return Response(body, status_code=status, media_type="application/json")
+
+
+def error_response(error: ModelyardError) -> Response:
+    import json
+
+    return _json_response(json.dumps({"error": error.to_dict()}).encode(), error.http_status)
+
+
+def model_error(exc: BaseException) -> ModelyardError:
+    """The error a client sees when the model raised ``exc`` on its input."""
+    if isinstance(exc, ModelyardError):
+        return exc
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, _INPUT_ERRORS):
+        return UnprocessableInput(f"the model cannot predict on this input: {text}")
+    log.error("the model failed: %s", text, exc_info=exc)
+    return ModelyardError(f"the model failed: {text}")
+
+
+def _concat(inputs: list[Any]) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    first = inputs[0]
+    if isinstance(first, pd.DataFrame):
+        columns = list(first.columns)
+        if all(isinstance(i, pd.DataFrame) and list(i.columns) == columns for i in inputs):
+            return pd.concat(inputs, ignore_index=True)
+    elif all(isinstance(i, np.ndarray) for i in inputs):
+        return np.concatenate(inputs)
+    # Without a signature, requests may disagree on columns or kind: predict them apart.
+    raise RowMismatch("the requests of this batch have different shapes")
+
+
+class Scorer:
+    """The model behind the app: loaded in the background, predicting in micro-batches."""
+
+    def __init__(
+        self,
+        load: Callable[[], LoadedModel],
+        metrics: ServingMetrics,
+        *,
+        max_batch_size: int,
+        max_wait_ms: float,
+        load_wait_s: float = 60.0,
+    ) -> None:
+        self._load = load
+        self.load_wait_s = load_wait_s
+        self.loading: asyncio.Future[None] | None = None
+        self.metrics = metrics
+        self.model: LoadedModel | None = None
+        self.load_error: str | None = None
+        self.batcher: MicroBatcher[Any, Any] = MicroBatcher(
+            self.predict_batch,
+            max_batch_size=max_batch_size,
+            max_wait_ms=max_wait_ms,
+            observe=metrics.observe_batch,
+        )
+
+    def load(self) -> None:
+        """Load the model (in a thread, at startup); a failure keeps /readyz at 503."""
+        try:
+            self.model = self._load()
+        except Exception as exc:
+            message = exc.message if isinstance(exc, ModelyardError) else f"{exc!r}"
+            self.load_error = f"the model failed to load: {message}"
+            log.error("%s", self.load_error, exc_info=exc)
+        else:
+            log.info("loaded %r", self.model)
+
+    def ready(self) -> LoadedModel:
+        if self.model is not None:
+            return self.model
+        raise BackendUnavailable(self.load_error or "the model is still loading; retry shortly")
+
+    async def wait_ready(self) -> LoadedModel:
+        """The model; a request that arrives while it loads waits for it (up to a limit)
+        rather than failing."""
+        if self.model is None and self.loading is not None and not self.loading.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.loading), self.load_wait_s)
+        return self.ready()
+
+    def predict_batch(self, inputs: list[Any]) -> list[Any]:
+        """One predict for checked inputs; each request's predictions, JSON-able."""
+        model = self.ready().model
+        # The inputs were checked against the signature one by one; the concatenation of
+        # checked frames or arrays needs no second check.
+        if len(inputs) == 1:
+            return [to_jsonable(model.predict(inputs[0]))]
+        predictions = to_jsonable(model.predict(_concat(inputs)))
+        if not isinstance(predictions, list):
+            raise RowMismatch("the model's answer is not one prediction per row")
+        return split_rows(predictions, [len(i) for i in inputs])
+
+    async def invoke(self, request: Request) -> Response:
+        started = time.perf_counter()
+        error: ModelyardError | None = None
+        try:
+            model = await self.wait_ready()
+            with self.batcher.arriving():
+                body = await request.body()
+                parsed = parse_body(body, request.headers.get("content-type"), model.signature)
+                try:
+                    checked = model.check(parsed.data)
+                except InvalidInput as exc:
+                    raise UnprocessableInput(exc.message, details=exc.details) from exc
+                future = self.batcher.enqueue(checked, parsed.rows)
+            try:
+                predictions = await future
+            except Exception as exc:
+                raise model_error(exc) from exc
+            response = _json_response(encode(predictions))
+        except ModelyardError as exc:
+            error = exc
+            response = error_response(exc)
+        self.metrics.observe_request(
+            response.status_code, time.perf_counter() - started, error.code if error else None
+        )
+        return response
+
+
+def create_app(
+    load: Callable[[], LoadedModel],
+    *,
+    model: dict[str, str],
+    max_batch_size: int = 32,
+    max_wait_ms: float = 2.0,
+    multiprocess_dir: Path | None = None,
+    load_before_serving: bool = False,
+    load_wait_s: float = 60.0,
+) -> Starlette:
+    """The scoring app; ``load`` returns the model and runs in a thread at startup.
+
+    ``model`` labels the metrics (``name``, ``version``, ``uri``); ``multiprocess_dir`` is
+    where the workers of one server write their metrics (None for a single process).
+
+    The model loads in the background, so ``/healthz`` answers meanwhile and scoring
+    requests wait for it (up to ``load_wait_s``). With ``load_before_serving`` the app's
+    startup waits for the load instead: one of several workers sharing a port then takes
+    no connection before it can answer it, and its siblings serve them meanwhile.
+    """
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    metrics = ServingMetrics(model, multiprocess_dir=multiprocess_dir)
+    scorer = Scorer(
+        load,
+        metrics,
+        max_batch_size=max_batch_size,
+        max_wait_ms=max_wait_ms,
+        load_wait_s=load_wait_s,
+    )
+
+    async def healthz(_request: Request) -> Response:
+        return _json_response(b'{"status":"ok"}')
+
+    async def readyz(_request: Request) -> Response:
+        try:
+            scorer.ready()
+        except ModelyardError as exc:
+            return error_response(exc)
+        return _json_response(b'{"status":"ready"}')
+
+    async def metrics_text(_request: Request) -> Response:
+        from starlette.responses import Response
+
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        loading = asyncio.get_running_loop().run_in_executor(None, scorer.load)
+        scorer.loading = loading
+        if load_before_serving:
+            await loading
+        try:
+            yield
+        finally:
+            await scorer.batcher.close()
+            await loading
+
+    app = Starlette(
+        routes=[
+            Route("/invocations", scorer.invoke, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            # MLflow's names for readiness, for drop-in compatibility.
+            Route("/ping", readyz, methods=["GET"]),
+            Route("/health", readyz, methods=["GET"]),
+            Route("/metrics", metrics_text, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.scorer = scorer
+    return app

@@ -1,0 +1,206 @@
+"""Run the scoring server: one process, or N uvicorn workers that share the port.
+
+The model is resolved once, by the caller, into a local folder: a downloaded version, a
+package written by ``modelyard model package`` (verified against its manifest first: a
+tampered package is refused) or a folder saved by ``modelyard.models.save``. Each worker
+loads it from there. Workers are uvicorn's: its supervisor restarts one that dies. They
+get their configuration from the environment (``MODELYARD_SERVING_WORKER``), since a
+uvicorn worker process receives nothing but the app's import string.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from modelyard.errors import InvalidInput
+from modelyard.registry.flavors import DESCRIPTOR, read_descriptor
+from modelyard.registry.loading import LoadedModel, load_folder
+from modelyard.registry.models import ModelVersion
+from modelyard.registry.packaging import MANIFEST, MODEL_DIR, verify_package
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+log = logging.getLogger("modelyard.serving")
+
+WORKER_ENV = "MODELYARD_SERVING_WORKER"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+class WorkerConfig(BaseModel):
+    """What each worker needs to load the model and serve it."""
+
+    folder: Path
+    version: ModelVersion | None = None
+    # A package's record of whether the version was registered trusted (pickle allowed).
+    trusted: bool | None = None
+    model: dict[str, str]
+    max_batch_size: int = 32
+    max_wait_ms: float = 2.0
+    multiprocess_dir: Path | None = None
+
+
+def plan_source(folder: Path, version: ModelVersion | None = None, **options: Any) -> WorkerConfig:
+    """The worker configuration for ``folder``; refuses a tampered package or a folder that
+    holds no model, before any worker starts."""
+    if version is not None:
+        labels = {"name": version.model, "version": str(version.version), "uri": version.uri}
+        read_descriptor(folder)
+        return WorkerConfig(folder=folder, version=version, model=labels, **options)
+    if (folder / MANIFEST).is_file():
+        problems = verify_package(folder)
+        if problems:
+            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            raise InvalidInput(
+                f"'{folder}' does not match its {MANIFEST}, refusing to serve it: "
+                + "; ".join(problems[:3])
+                + more,
+                details={"problems": problems},
+            )
+        recorded = json.loads((folder / MANIFEST).read_bytes()).get("model") or {}
+        labels = {
+            "name": str(recorded.get("name", "")),
+            "version": str(recorded.get("version", "")),
+            "uri": str(recorded.get("uri", "")),
+        }
+        model_dir = folder / MODEL_DIR
+        read_descriptor(model_dir)
+        trusted = bool(recorded.get("trusted", False))
+        return WorkerConfig(folder=model_dir, trusted=trusted, model=labels, **options)
+    if (folder / DESCRIPTOR).is_file():
+        read_descriptor(folder)
+        labels = {"name": folder.name, "version": "", "uri": str(folder)}
+        return WorkerConfig(folder=folder, model=labels, **options)
+    raise InvalidInput(
+        f"'{folder}' is neither a package (no {MANIFEST}) nor a saved model (no {DESCRIPTOR}): "
+        "serve models:/NAME@ALIAS, a folder from `modelyard model package`, or a saved model"
+    )
+
+
+def load_served(config: WorkerConfig) -> LoadedModel:
+    """Load the model ``config`` names, as a worker does at startup."""
+    untrusted = config.version is None and config.trusted is False
+    if untrusted and read_descriptor(config.folder).flavor == "pickle":
+        raise InvalidInput(
+            "this package's model is a pickle but the version was not registered with "
+            "trusted=True; refusing to load it (loading a pickle runs arbitrary code)"
+        )
+    return load_folder(config.folder, config.version)
+
+
+def build_app(config: WorkerConfig) -> Starlette:
+    """The scoring app for ``config``; it loads the model at startup.
+
+    A single process loads in the background (``/healthz`` answers meanwhile); one of
+    several workers loads before it accepts connections, so a worker that replaces a dead
+    one takes no request its siblings could have answered at once.
+    """
+    from modelyard.serving.app import create_app
+
+    return create_app(
+        lambda: load_served(config),
+        model=config.model,
+        max_batch_size=config.max_batch_size,
+        max_wait_ms=config.max_wait_ms,
+        multiprocess_dir=config.multiprocess_dir,
+        load_before_serving=config.multiprocess_dir is not None,
+    )
+
+
+def app_from_environment() -> Starlette:
+    """The app factory uvicorn's worker processes call (configured by the parent)."""
+    raw = os.environ.get(WORKER_ENV)
+    if not raw:
+        raise InvalidInput(f"{WORKER_ENV} is not set: start workers with `modelyard serve`")
+    return build_app(WorkerConfig.model_validate_json(raw))
+
+
+@contextmanager
+def _worker_environment(config: WorkerConfig) -> Iterator[None]:
+    """Set the variables the workers inherit, and put the previous values back after."""
+    values = {WORKER_ENV: config.model_dump_json(), MULTIPROC_ENV: str(config.multiprocess_dir)}
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    # uvicorn re-raises the SIGTERM it handled once it has shut down; by default that ends
+    # the process at once, and the caller's temporary folders would stay behind.
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def serve_model(
+    folder: Path,
+    *,
+    version: ModelVersion | None = None,
+    host: str = "127.0.0.1",
+    port: int = 5001,
+    workers: int = 1,
+    max_batch_size: int = 32,
+    max_wait_ms: float = 2.0,
+    log_level: str = "info",
+    access_log: bool = False,
+) -> None:
+    """Serve the model in ``folder`` until interrupted.
+
+    ``folder`` is a package, a saved model folder, or (with ``version``) the downloaded
+    files of that registered version. One worker runs in this process; more run as uvicorn
+    worker processes sharing the port, restarted if they die.
+    """
+    import uvicorn
+
+    if workers < 1:
+        raise InvalidInput("--workers must be at least 1")
+    if max_batch_size < 1:
+        raise InvalidInput("--max-batch-size must be at least 1 (1 switches batching off)")
+    if max_wait_ms < 0:
+        raise InvalidInput("--max-wait-ms cannot be negative")
+    config = plan_source(folder, version, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "access_log": access_log,
+    }
+    if workers == 1:
+        with _sigterm_as_exit():
+            uvicorn.run(build_app(config), **options)
+        return
+    metrics_dir = Path(tempfile.mkdtemp(prefix="modelyard-serving-metrics-"))
+    config = config.model_copy(update={"multiprocess_dir": metrics_dir})
+    try:
+        with _worker_environment(config):
+            uvicorn.run(
+                f"{__name__}:app_from_environment", factory=True, workers=workers, **options
+            )
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)

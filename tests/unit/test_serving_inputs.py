@@ -1,0 +1,155 @@
+"""Request bodies to model inputs: every accepted format, and what each bad variant answers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelyard.errors import InvalidInput
+from modelyard.serving.inputs import UnsupportedMediaType, media_type, parse_body
+
+TABLE = {
+    "type": "dataframe",
+    "columns": [
+        {"name": "a", "type": "integer", "dtype": "int64"},
+        {"name": "b", "type": "float", "dtype": "float64"},
+    ],
+}
+ARRAY = {"type": "ndarray", "dtype": "float64", "kind": "float", "shape": [-1, 2]}
+FRAME = pd.DataFrame({"a": [1, 3], "b": [2.0, 4.0]})
+ROWS = [[1, 2.0], [3, 4.0]]
+RECORDS = [{"a": 1, "b": 2.0}, {"a": 3, "b": 4.0}]
+
+
+def parse(payload: Any, signature: dict[str, Any] | None = TABLE) -> Any:
+    body = json.dumps(payload).encode()
+    parsed = parse_body(body, "application/json; charset=utf-8", signature)
+    return parsed
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        RECORDS,
+        {"columns": ["a", "b"], "data": ROWS},
+        {"columns": ["a", "b"], "data": ROWS, "index": [0, 1]},
+        {"dataframe_records": RECORDS},
+        {"dataframe_split": {"columns": ["a", "b"], "data": ROWS}},
+        {"instances": RECORDS},
+        {"instances": ROWS},
+        {"inputs": ROWS},
+        {"inputs": {"a": [1, 3], "b": [2.0, 4.0]}},
+        ROWS,
+    ],
+)
+def test_json_formats_give_the_table_the_signature_names(payload: Any) -> None:
+    parsed = parse(payload)
+    assert parsed.rows == 2
+    pd.testing.assert_frame_equal(parsed.data, FRAME, check_dtype=False)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        RECORDS,
+        {"columns": ["a", "b"], "data": ROWS},
+        {"instances": ROWS},
+        {"inputs": {"a": [1, 3], "b": [2.0, 4.0]}},
+    ],
+)
+def test_an_array_signature_gets_an_array(payload: Any) -> None:
+    parsed = parse(payload, ARRAY)
+    assert isinstance(parsed.data, np.ndarray)
+    assert parsed.data.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+
+
+def test_without_a_signature_records_are_a_table_and_lists_an_array() -> None:
+    assert isinstance(parse(RECORDS, None).data, pd.DataFrame)
+    assert isinstance(parse({"columns": ["a", "b"], "data": ROWS}, None).data, pd.DataFrame)
+    instances = parse({"instances": ROWS}, None)
+    assert isinstance(instances.data, np.ndarray)
+    assert instances.data.shape == (2, 2)
+    flat = parse({"instances": [1.0, 2.0, 3.0]}, None)
+    assert flat.rows == 3
+    assert isinstance(parse({"dataframe_split": {"data": ROWS}}, None).data, np.ndarray)
+
+
+def test_a_table_signature_with_other_widths_keeps_the_array() -> None:
+    assert isinstance(parse({"instances": [[1, 2, 3]]}).data, np.ndarray)
+
+
+def test_columns_the_signature_does_not_name_are_dropped() -> None:
+    parsed = parse([{"a": 1, "b": 2.0, "extra": "x"}])
+    assert list(parsed.data.columns) == ["a", "b"]
+
+
+def test_csv() -> None:
+    parsed = parse_body(b"a,b\n1,2.0\n3,4.0\n", "text/csv", TABLE)
+    pd.testing.assert_frame_equal(parsed.data, FRAME)
+    as_array = parse_body(b"a,b\n1,2.0\n", "text/csv; charset=utf-8", ARRAY)
+    assert as_array.data.tolist() == [[1.0, 2.0]]
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        (b"", "empty"),
+        (b"  \n", "empty"),
+        (b"[{", "not valid JSON"),
+        (b"\xff\xfe", "not valid JSON"),
+        (b"42", "JSON int"),
+        (b"[]", "no rows"),
+        (b'{"instances": []}', "no rows"),
+        (b'[{"a": 1}, [1, 2]]', "mixes records"),
+        (b"[[1, 2], [3]]", "rectangular"),
+        (b'{"unknown": 1}', r"unknown key\(s\) \['unknown'\]"),
+        (b'{"instances": [[1]], "inputs": [[1]]}', "keys"),
+        (b'{"instances": [[1]], "params": {}}', r"unknown key\(s\) \['params'\]"),
+        (b"{}", "keys"),
+        (b'{"instances": 3}', "must be a list"),
+        (b'{"dataframe_records": [1, 2]}', "list of records"),
+        (b'{"dataframe_split": [1]}', "dataframe_split"),
+        (b'{"dataframe_split": {"rows": []}}', "dataframe_split"),
+        (b'{"columns": ["a"], "data": [1, 2]}', "list of rows"),
+        (b'{"columns": ["a"], "data": []}', "no rows"),
+        (b'{"columns": "a", "data": [[1]]}', "column names"),
+        (b'{"columns": ["a", "b"], "data": [[1, 2], [3]]}', "row 1 has 1 values for 2 columns"),
+        (b'{"inputs": {"a": 1}}', "lists of values"),
+        (b'{"inputs": {}}', "lists of values"),
+        (b'{"inputs": {"a": [1, 2], "b": [1]}}', "same number"),
+    ],
+)
+def test_malformed_json_is_invalid_input(body: bytes, match: str) -> None:
+    with pytest.raises(InvalidInput, match=match) as caught:
+        parse_body(body, "application/json", TABLE)
+    assert caught.value.http_status == 400
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        (b"", "empty"),
+        (b"a,b\n", "no rows"),
+        (b"a,b\n1,2\n3,4,5,6\n", "does not parse"),
+        (b'a,b\n"1,2\n', "does not parse"),
+    ],
+)
+def test_bad_csv_is_invalid_input(body: bytes, match: str) -> None:
+    with pytest.raises(InvalidInput, match=match):
+        parse_body(body, "text/csv", TABLE)
+
+
+def test_other_content_types_are_unsupported() -> None:
+    with pytest.raises(UnsupportedMediaType) as caught:
+        parse_body(b"a=1", "application/x-www-form-urlencoded", TABLE)
+    assert caught.value.http_status == 415
+    assert caught.value.details == {"content_type": "application/x-www-form-urlencoded"}
+
+
+def test_media_type() -> None:
+    assert media_type(None) == "application/json"
+    assert media_type("Text/CSV; charset=utf-8") == "text/csv"
