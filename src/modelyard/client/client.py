@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from modelyard.client.pipelines import PipelinesClient
     from modelyard.client.registry import RegistryClient
     from modelyard.client.schedules import SchedulesClient
+    from modelyard.client.serving import ServingClient
 
 MetricLike = Metric | Mapping[str, Any]
 
@@ -92,6 +93,13 @@ class Client:
         from modelyard.client.pipelines import PipelinesClient
 
         return PipelinesClient(self.backend)
+
+    @property
+    def serving(self) -> ServingClient:
+        """Endpoints, deployments, traffic splits and rollouts."""
+        from modelyard.client.serving import ServingClient
+
+        return ServingClient(self.backend)
 
     @property
     def schedules(self) -> SchedulesClient:

@@ -30,6 +30,7 @@ from modelyard.pipelines.operations import OPERATIONS as PIPELINE_OPERATIONS
 from modelyard.pipelines.schedules import OPERATIONS as SCHEDULE_OPERATIONS
 from modelyard.registry.operations import OPERATIONS as REGISTRY_OPERATIONS
 from modelyard.server.routes import API_PREFIX, mount_operations
+from modelyard.serving.operations import OPERATIONS as SERVING_OPERATIONS
 from modelyard.tracking.operations import OPERATIONS as TRACKING_OPERATIONS
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,7 @@ def create_app(backend: LocalBackend, settings: Settings) -> FastAPI:
     mount_operations(app, REGISTRY_OPERATIONS, backend)
     mount_operations(app, SCHEDULE_OPERATIONS, backend)
     mount_operations(app, ENVIRONMENT_OPERATIONS, backend)
+    mount_operations(app, SERVING_OPERATIONS, backend)
     _mount_blobs(app, backend)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     return app

@@ -1,0 +1,249 @@
+"""Endpoints, deployments and rollouts as users and the REST API see them.
+
+An endpoint is a stable address; its deployments are model versions run by scoring workers.
+``traffic`` says which share of live requests each deployment answers (the shares add up to
+100); ``mirror`` says which share of live requests is also copied to a deployment whose
+answers are logged and never returned. A rollout moves traffic to one deployment step by
+step and rolls back when that deployment's error rate or p99 latency crosses a bound.
+"""
+
+from __future__ import annotations
+
+import itertools
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field, field_validator
+
+from modelyard.core.operations import Model, Request
+
+# DNS labels: an endpoint and a deployment become Kubernetes Services and Deployments.
+EndpointName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9\-]{0,62}$")]
+DeploymentName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9\-]{0,62}$")]
+Share = Annotated[int, Field(ge=0, le=100)]
+Port = Annotated[int, Field(ge=1024, le=65535)]
+FIRST_PORT = 7100  # endpoints without a port get the lowest free one from here
+
+
+class DeploymentConfig(Model):
+    """How a deployment's scoring workers run."""
+
+    max_batch_size: Annotated[int, Field(ge=1, le=4096)] = 32
+    max_wait_ms: Annotated[float, Field(ge=0, le=1000)] = 2.0
+    # Share of requests written to the inference log (inputs, outputs, latency).
+    sample_rate: Annotated[float, Field(ge=0, le=1)] = 0.1
+
+
+class Deployment(Model):
+    endpoint: str
+    name: str
+    model: str
+    version: int
+    model_uri: str
+    environment_hash: str | None
+    workers: int
+    config: DeploymentConfig
+    created_at: int
+    updated_at: int
+    created_by: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.endpoint}/{self.name}"
+
+    @property
+    def version_uri(self) -> str:
+        return f"models:/{self.model}/{self.version}"
+
+
+class RolloutState(StrEnum):
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    SUCCEEDED = "SUCCEEDED"
+    ROLLED_BACK = "ROLLED_BACK"
+    ABORTED = "ABORTED"
+
+    @property
+    def active(self) -> bool:
+        return self in (RolloutState.RUNNING, RolloutState.PAUSED)
+
+
+class RolloutEvent(Model):
+    at: int
+    action: str  # started, step, paused, resumed, rolled_back, succeeded, aborted
+    traffic: dict[str, int]
+    detail: str | None = None
+    observed: dict[str, float] | None = None
+
+
+class Rollout(Model):
+    id: str
+    endpoint: str
+    target: str
+    steps: list[int]
+    interval_ms: int
+    max_error_rate: float | None
+    max_p99_ms: float | None
+    initial_traffic: dict[str, int]
+    state: RolloutState
+    step_index: int
+    next_at: int | None
+    history: list[RolloutEvent]
+    outcome: str | None
+    created_at: int
+    updated_at: int
+    created_by: str
+
+    @property
+    def step_started_at(self) -> int:
+        """When the current step's traffic took effect (the window its health is judged on)."""
+        steps = [e.at for e in self.history if e.action in ("started", "step", "resumed")]
+        return steps[-1] if steps else self.created_at
+
+
+class Endpoint(Model):
+    name: str
+    description: str | None
+    port: int
+    traffic: dict[str, int]
+    mirror: dict[str, int]
+    deployments: list[Deployment] = Field(default_factory=list)
+    rollout: Rollout | None = None
+    created_at: int
+    updated_at: int
+    created_by: str
+
+
+class EndpointList(Model):
+    endpoints: list[Endpoint]
+
+
+class DeploymentList(Model):
+    deployments: list[Deployment]
+
+
+class CreateEndpoint(Request):
+    name: EndpointName
+    description: str | None = None
+    port: Port | None = None
+
+
+class GetEndpoint(Request):
+    name: EndpointName
+
+
+class ListEndpoints(Request):
+    pass
+
+
+class DeleteEndpoint(Request):
+    name: EndpointName
+
+
+class CreateDeployment(Request):
+    endpoint: EndpointName
+    name: DeploymentName
+    model_uri: Annotated[str, Field(min_length=1, max_length=1100)]
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
+    config: DeploymentConfig = Field(default_factory=DeploymentConfig)
+
+
+class UpdateDeployment(Request):
+    endpoint: EndpointName
+    name: DeploymentName
+    model_uri: Annotated[str, Field(min_length=1, max_length=1100)] | None = None
+    workers: Annotated[int, Field(ge=1, le=64)] | None = None
+    config: DeploymentConfig | None = None
+
+
+class GetDeployment(Request):
+    endpoint: EndpointName
+    name: DeploymentName
+
+
+class ListDeployments(Request):
+    endpoint: EndpointName | None = None
+
+
+class DeleteDeployment(Request):
+    endpoint: EndpointName
+    name: DeploymentName
+
+
+class SetTraffic(Request):
+    endpoint: EndpointName
+    traffic: dict[DeploymentName, Share]
+    mirror: dict[DeploymentName, Share] | None = None  # None keeps the current mirror
+
+
+class StartRollout(Request):
+    endpoint: EndpointName
+    target: DeploymentName
+    steps: Annotated[list[Annotated[int, Field(ge=1, le=100)]], Field(min_length=1, max_length=20)]
+    interval_ms: Annotated[int, Field(ge=0, le=7 * 24 * 3600 * 1000)] = 60_000
+    max_error_rate: Annotated[float, Field(ge=0, le=1)] | None = None
+    max_p99_ms: Annotated[float, Field(gt=0)] | None = None
+
+    @field_validator("steps")
+    @classmethod
+    def _increasing(cls, steps: list[int]) -> list[int]:
+        if any(b <= a for a, b in itertools.pairwise(steps)):
+            raise ValueError("steps must increase, e.g. 10,50,100")
+        return steps
+
+
+class GetRollout(Request):
+    endpoint: EndpointName
+
+
+class RolloutCommand(Request):
+    endpoint: EndpointName
+
+
+class Observation(Model):
+    """The target deployment's live health over the current step, as the router saw it."""
+
+    requests: Annotated[int, Field(ge=0)]
+    errors: Annotated[int, Field(ge=0)]
+    p99_ms: Annotated[float, Field(ge=0)] | None = None
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        found: dict[str, float] = {
+            "requests": self.requests,
+            "errors": self.errors,
+            "error_rate": self.error_rate,
+        }
+        if self.p99_ms is not None:
+            found["p99_ms"] = self.p99_ms
+        return found
+
+
+class AdvanceRollout(Request):
+    """One tick of the rollout controller: judge the target's health, then step or roll back."""
+
+    endpoint: EndpointName
+    rollout_id: Annotated[str, Field(min_length=1, max_length=32)]
+    observed: Observation
+    min_requests: Annotated[int, Field(ge=0)] = 20
+
+
+def parse_shares(items: list[str], what: str) -> dict[str, int]:
+    """``["blue=90", "green=10"]`` as ``{"blue": 90, "green": 10}``."""
+    from modelyard.errors import InvalidInput
+
+    shares: dict[str, int] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not value.strip().isdigit():
+            raise InvalidInput(
+                f"{what} '{item}': write DEPLOYMENT=PERCENT, e.g. blue=90 green=10",
+                details={"item": item},
+            )
+        if name in shares:
+            raise InvalidInput(f"{what}: '{name}' is given twice", details={"item": item})
+        shares[name.strip()] = int(value)
+    return shares
