@@ -89,7 +89,9 @@ def test_package_is_complete_and_verifies(
     dockerfile = (out / "Dockerfile").read_text()
     major, minor = sys.version_info[:2]
     assert f"FROM python:{major}.{minor}-slim" in dockerfile
-    assert 'CMD ["python", "score.py"]' in dockerfile
+    assert 'CMD ["modelyard", "serve", "/package", "--host", "0.0.0.0", "--port", "8080"]' in (
+        dockerfile
+    )
 
 
 def test_score_in_a_fresh_process_without_the_store(

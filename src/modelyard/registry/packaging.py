@@ -135,9 +135,9 @@ def _dockerfile(version: ModelVersion, python: str) -> str:
         f"# Modelyard package of {version.uri}\n"
         "# Build: docker build -t "
         f"modelyard/{_k8s_name(version.model)}:{version.version} .\n"
-        "# Score: docker run -i IMAGE < input.json\n"
-        "# Once the serving issue lands, `modelyard serve DIR` serves this folder over HTTP\n"
-        f"# on port {SERVING_PORT} (the port the k8s manifests probe).\n"
+        f"# Serve: docker run -p {SERVING_PORT}:{SERVING_PORT} IMAGE   (POST /invocations,\n"
+        "#        /healthz, /readyz, /metrics; add --workers N to the command for more)\n"
+        "# Score a file: docker run -i IMAGE python score.py < input.json\n"
         f"FROM python:{_python_minor(python)}-slim\n"
         f'LABEL org.modelyard.model.name="{version.model}" \\\n'
         f'      org.modelyard.model.version="{version.version}"\n'
@@ -146,7 +146,10 @@ def _dockerfile(version: ModelVersion, python: str) -> str:
         "COPY environment/requirements.txt environment/requirements.txt\n"
         "RUN pip install -r environment/requirements.txt\n"
         "COPY . .\n"
-        'CMD ["python", "score.py"]\n'
+        f"EXPOSE {SERVING_PORT}\n"
+        # The same scoring server as `modelyard serve DIR`; it verifies the package first.
+        'CMD ["modelyard", "serve", "/package", "--host", "0.0.0.0", '
+        f'"--port", "{SERVING_PORT}"]\n'
     )
 
 
@@ -165,6 +168,11 @@ def _k8s_documents(version: ModelVersion) -> tuple[dict[str, Any], dict[str, Any
             "httpGet": {"path": "/readyz", "port": SERVING_PORT},
             "initialDelaySeconds": 5,
             "periodSeconds": 10,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/healthz", "port": SERVING_PORT},
+            "initialDelaySeconds": 10,
+            "periodSeconds": 20,
         },
     }
     deployment = {
