@@ -45,9 +45,16 @@ def train(c: float = 1.0) -> Path:
     return out
 
 
+@modelyard.step
+def fit(c: float = 1.0) -> LogisticRegression:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 2))
+    return LogisticRegression(C=c).fit(x, (x[:, 1] > 0).astype(int))
+
+
 @modelyard.pipeline
 def training(c: float = 1.0):
-    return train(c=c)
+    return {"folder": train(c=c), "model": fit(c=c)}
 """
 
 
@@ -84,8 +91,13 @@ def test_register_a_pipeline_step_output(client: Client, tmp_path: Path) -> None
     x = np.random.default_rng(2).normal(size=(5, 2))
     assert loaded.predict(x).shape == (5,)
 
-    with pytest.raises(NotFound, match="has no step 'fit' \\(steps: train\\)"):
-        client.registry.register("steps", f"pipelines:/{result.run_id}/fit/output")
+    # A step that returns the estimator itself: stored with skops, so the sklearn flavor.
+    plain = client.registry.register("plain", f"pipelines:/{result.run_id}/fit/output")
+    assert plain.flavor == "sklearn"
+    assert models.load(plain.uri, client=client).predict(x).shape == (5,)
+
+    with pytest.raises(NotFound, match="has no step 'score' \\(steps: train, fit\\)"):
+        client.registry.register("steps", f"pipelines:/{result.run_id}/score/output")
     with pytest.raises(NotFound, match="has no output 'model' \\(outputs: output\\)"):
         client.registry.register("steps", f"pipelines:/{result.run_id}/train/model")
     with pytest.raises(NotFound):

@@ -86,7 +86,7 @@ class RegistryClient:
             }
         return run_id, files
 
-    def _files_of_step(self, source: str) -> tuple[str, dict[str, dict[str, Any]]]:
+    def _files_of_step(self, source: str) -> tuple[str, dict[str, dict[str, Any]], str]:
         """``pipelines:/RUN_ID/STEP/OUTPUT``: the files of one output of a step run."""
         parts = source.removeprefix("pipelines:/").split("/")
         if len(parts) != 3 or not all(parts):
@@ -109,9 +109,11 @@ class RegistryClient:
         # A step run indexes each output's files as its artifacts under outputs/NAME/; a
         # returned file or folder (the "path" materializer) sits in its data/ subfolder.
         where = f"outputs/{output}"
-        if step_run.outputs[output].materializer == "path":
+        materializer = step_run.outputs[output].materializer
+        if materializer == "path":
             where += "/data"
-        return self._files_of_run(f"runs:/{step_run.run_id}/{where}")
+        run_id, files = self._files_of_run(f"runs:/{step_run.run_id}/{where}")
+        return run_id, files, materializer
 
     def _files_of_path(self, path: Path) -> dict[str, dict[str, Any]]:
         if path.is_file():
@@ -156,7 +158,10 @@ class RegistryClient:
         if text.startswith("runs:/"):
             run_id, files = self._files_of_run(text)
         elif text.startswith("pipelines:/"):
-            run_id, files = self._files_of_step(text)
+            run_id, files, materializer = self._files_of_step(text)
+            # A step's scikit-learn output is stored with skops: the sklearn flavor.
+            if flavor is None and materializer == "sklearn.skops":
+                flavor = "sklearn"
         elif remote_files.is_remote(text):
             with tempfile.TemporaryDirectory(prefix="modelyard-fetch-") as tmp:
                 settings = self._settings or get_settings()

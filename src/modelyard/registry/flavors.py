@@ -170,15 +170,25 @@ def _load_onnx(folder: Path, descriptor: ModelDescriptor) -> OnnxModel:
     return onnx_model(path.read_bytes(), f"'{path.name}'")
 
 
-def _load_bare_onnx(folder: Path) -> tuple[OnnxModel, ModelDescriptor] | None:
-    """A folder holding exactly one ``.onnx`` file and no descriptor, as exported elsewhere."""
-    files = [p for p in folder.glob("*.onnx") if p.is_file()]
+def _load_bare(folder: Path, flavor: str) -> tuple[Any, ModelDescriptor] | None:
+    """A folder with no descriptor holding exactly one file of a safe flavor's format: a
+    ``.onnx`` exported elsewhere, or the ``.skops`` of a pipeline step's scikit-learn output."""
+    suffix = {"onnx": ".onnx", "sklearn": ".skops"}.get(flavor)
+    if suffix is None:
+        return None
+    files = [p for p in folder.glob(f"*{suffix}") if p.is_file()]
     if len(files) != 1:
         return None
-    model = onnx_model(files[0].read_bytes(), f"'{files[0].name}'")
+    model: Any
+    signature = None
+    if flavor == "onnx":
+        model = onnx_model(files[0].read_bytes(), f"'{files[0].name}'")
+        signature = graph_signature(model)
+    else:
+        model = skops_format.load(files[0])
     descriptor = ModelDescriptor(
-        flavor="onnx",
-        signature=graph_signature(model),
+        flavor="onnx" if flavor == "onnx" else "sklearn",
+        signature=signature,
         python_version=platform.python_version(),
         # Unknown: nothing to compare the installed versions with.
         libraries={},
@@ -382,10 +392,11 @@ def load_model(
 
     ``trusted`` is the registry's record for the version (it wins over the descriptor's);
     a pickle model loads only when it is true. ``flavor`` is the registry's record too: an
-    ``onnx`` version without a descriptor loads from its one ``.onnx`` file.
+    ``onnx`` or ``sklearn`` version without a descriptor loads from its one ``.onnx`` or
+    ``.skops`` file.
     """
-    if flavor == "onnx" and not (path / DESCRIPTOR).is_file():
-        bare = _load_bare_onnx(path)
+    if flavor is not None and not (path / DESCRIPTOR).is_file():
+        bare = _load_bare(path, flavor)
         if bare is not None:
             return bare
     descriptor = read_descriptor(path)
