@@ -6,6 +6,7 @@ import getpass
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -90,6 +91,14 @@ class Settings(BaseSettings):
             db_path = Path(self.uri.removeprefix("sqlite:///"))
             return str(db_path.resolve().parent / "artifacts")
         return str((self.home / "artifacts").resolve())
+
+    def storage_options(self, root: str | None = None) -> dict[str, Any]:
+        """fsspec options for ``root`` (default: the artifact root): the S3 endpoint, if set,
+        for an ``s3://`` root."""
+        root = root if root is not None else self.resolved_artifact_root
+        if self.s3_endpoint_url and root.startswith("s3://"):
+            return {"client_kwargs": {"endpoint_url": self.s3_endpoint_url}}
+        return {}
 
     @property
     def resolved_env_cache(self) -> Path:

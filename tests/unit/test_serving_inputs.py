@@ -153,3 +153,54 @@ def test_other_content_types_are_unsupported() -> None:
 def test_media_type() -> None:
     assert media_type(None) == "application/json"
     assert media_type("Text/CSV; charset=utf-8") == "text/csv"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [RECORDS, {"columns": ["a", "b"], "data": ROWS}, ROWS, {"dataframe_records": RECORDS}],
+)
+def test_rows_of_numbers_take_the_fast_path_already_checked(payload: Any) -> None:
+    from modelyard.registry.signatures import check_input
+
+    parsed = parse(payload)
+    assert parsed.checked
+    # Exactly what the signature check would have produced: names, order and dtypes.
+    pd.testing.assert_frame_equal(parsed.data, check_input(TABLE, FRAME))
+    assert str(parsed.data["a"].dtype) == "int64"
+    floats = {"type": "dataframe", "columns": [{"name": "b", "type": "float"}]}
+    assert parse([{"b": 1}, {"b": 2.5}], floats).checked
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        [{"a": 1.5, "b": 2.0}],  # not an integer: the check names column a
+        [{"a": None, "b": 2.0}],  # a null in an integer column
+        [{"a": True, "b": 2.0}],  # a bool is not a number here
+        [{"a": "1", "b": 2.0}],  # a string
+        [{"b": 2.0}],  # a missing column
+        [{"a": 1, "b": 2.0, "c": 3}],  # extra columns are fine: the fast path ignores them
+        {"columns": ["b", "a"], "data": [[2.0, 1]]},  # another order
+    ],
+)
+def test_anything_unusual_takes_the_general_path(payload: Any) -> None:
+    from modelyard.registry.signatures import check_input
+
+    parsed = parse(payload)
+    if isinstance(payload, list) and "c" in payload[0]:
+        assert parsed.checked
+        assert list(parsed.data.columns) == ["a", "b"]
+        return
+    assert not parsed.checked
+    if isinstance(payload, dict):
+        assert list(check_input(TABLE, parsed.data).columns) == ["a", "b"]
+        return
+    with pytest.raises(InvalidInput):
+        check_input(TABLE, parsed.data)
+
+
+def test_no_fast_path_without_a_numeric_table_signature() -> None:
+    assert not parse(RECORDS, None).checked
+    assert not parse(ROWS, ARRAY).checked
+    text = {"type": "dataframe", "columns": [{"name": "a", "type": "string"}]}
+    assert not parse([{"a": "x"}], text).checked

@@ -156,3 +156,23 @@ def test_array_checks_shape_and_kind() -> None:
 def test_unknown_signature_type_is_refused() -> None:
     with pytest.raises(InvalidInput, match="unknown signature type"):
         check_input({"type": "tensor"}, np.ones(1))
+
+
+def test_a_null_in_an_integer_column_is_named_not_a_crash() -> None:
+    signature = infer_signature(pd.DataFrame({"n": [1, 2], "x": [0.5, 1.5]}))
+    # pandas reads [null, 2] as floats; a column of nulls only stays objects.
+    with pytest.raises(InvalidInput, match="column 'n' should be integer but is float"):
+        check_input(signature, [{"n": None, "x": 1.0}, {"n": 2, "x": 2.0}])
+    with pytest.raises(InvalidInput, match="column 'n' should be integer but has missing"):
+        check_input(signature, pd.DataFrame({"n": [None, 2], "x": [1.0, 2.0]}, dtype=object))
+    # In a float column a null is a NaN, as pandas reads it.
+    checked = check_input(signature, [{"n": 1, "x": None}])
+    assert np.isnan(checked["x"].iloc[0])
+
+
+def test_a_frame_that_already_fits_is_passed_through_uncopied() -> None:
+    frame = pd.DataFrame({"n": [1, 2], "x": [0.5, 1.5]})
+    signature = infer_signature(frame)
+    assert check_input(signature, frame) is frame
+    reordered = frame[["x", "n"]]
+    assert list(check_input(signature, reordered).columns) == ["n", "x"]

@@ -8,19 +8,21 @@ import typer
 
 from modelyard.cli import (
     artifacts,
+    endpoints,
     environments,
     experiments,
     models,
     pipelines,
     runs,
     schedules,
+    score,
     serve,
     system,
 )
 
 app = typer.Typer(
     name="modelyard",
-    help="Self-hosted MLOps: track experiments, keep artifacts, serve a REST API.\n\n"
+    help="Self-hosted MLOps: tracking, pipelines, environments, a model registry and serving.\n\n"
     "The backend is MODELYARD_URI: unset for ./.modelyard (SQLite), sqlite:///path, "
     "postgresql://..., or http(s)://host:port for a server.",
     no_args_is_help=True,
@@ -41,6 +43,11 @@ app.add_typer(environments.app, name="env")
 app.add_typer(schedules.app, name="schedule")
 app.command("scheduler")(schedules.scheduler)
 app.command("serve")(serve.serve)
+app.add_typer(endpoints.endpoint_app, name="endpoint")
+app.add_typer(endpoints.deployment_app, name="deployment")
+app.add_typer(endpoints.rollout_app, name="rollout")
+app.command("supervisor")(endpoints.supervisor)
+app.command("score")(score.score)
 
 
 def _print_version(value: bool) -> None:

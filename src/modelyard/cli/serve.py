@@ -33,8 +33,24 @@ def serve(
     access_log: Annotated[
         bool, typer.Option("--access-log/--no-access-log", help="Log every request.")
     ] = False,
+    log_sample_rate: Annotated[
+        float,
+        typer.Option(min=0, max=1, help="Share of requests written to the inference log (0 to 1)."),
+    ] = 0.0,
+    log_root: Annotated[
+        str | None,
+        typer.Option(help="Where the inference log goes (default: the artifact root)."),
+    ] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(help="Endpoint name in the inference log (default: the model's name)."),
+    ] = None,
+    deployment: Annotated[
+        str, typer.Option(help="Deployment name in the inference log.")
+    ] = "default",
 ) -> None:
-    """Serve a model over HTTP: POST /invocations, GET /healthz, /readyz and /metrics."""
+    """Serve a model over HTTP: POST /invocations and /feedback, GET /healthz, /readyz and
+    /metrics."""
     from functools import partial
 
     from modelyard.serving.server import serve_model
@@ -48,6 +64,10 @@ def serve(
         max_wait_ms=max_wait_ms,
         log_level=log_level,
         access_log=access_log,
+        log_sample_rate=log_sample_rate,
+        log_root=log_root,
+        endpoint=endpoint,
+        deployment=deployment,
     )
     with user_errors():
         if not source.startswith("models:/"):

@@ -63,10 +63,7 @@ def _s3_filesystem(settings: Settings) -> Any:
         raise InvalidInput(
             "registering from s3:// needs s3fs: pip install 'modelyard[s3]'"
         ) from exc
-    options: dict[str, Any] = {}
-    if settings.s3_endpoint_url:
-        options["client_kwargs"] = {"endpoint_url": settings.s3_endpoint_url}
-    return s3fs.S3FileSystem(**options)
+    return s3fs.S3FileSystem(**settings.storage_options("s3://"))
 
 
 def _fetch_s3(uri: str, dest: Path, settings: Settings) -> Path:

@@ -101,16 +101,12 @@ class LocalBackend:
         self.db.dispose()
 
 
-def _storage_options(settings: Settings) -> dict[str, Any] | None:
-    if settings.s3_endpoint_url and settings.resolved_artifact_root.startswith("s3://"):
-        return {"client_kwargs": {"endpoint_url": settings.s3_endpoint_url}}
-    return None
-
-
 def open_local_backend(settings: Settings) -> LocalBackend:
     """A backend on the database and artifact store in ``settings`` (not a server)."""
     db = Database(settings.resolved_uri, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
-    blobs = BlobStore(settings.resolved_artifact_root, storage_options=_storage_options(settings))
+    blobs = BlobStore(
+        settings.resolved_artifact_root, storage_options=settings.storage_options() or None
+    )
     return LocalBackend(
         db, blobs, actor=Actor(settings.user), auto_upgrade=settings.backend == BackendKind.sqlite
     )

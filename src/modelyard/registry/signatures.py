@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 NUMBER_TYPES = ("integer", "float")
+# NumPy dtype kinds whose signature type the dtype alone decides (no values to look at).
+_DTYPE_KINDS = {"i": "integer", "u": "integer", "f": "float", "b": "boolean"}
 
 
 def _kind_of(dtype: Any, values: Any = None) -> str:
@@ -97,6 +99,12 @@ def _coerce_column(series: pd.Series[Any], expected: str, name: str) -> pd.Serie
         return series.astype("float64")
     if expected in NUMBER_TYPES and got == "object":
         present = [v for v in series if v is not None]
+        if expected == "integer" and len(present) < len(series):
+            raise InvalidInput(
+                f"column '{name}' should be integer but has missing values (null); send a "
+                "number in every row",
+                details={"column": name, "expected": expected, "got": "null"},
+            )
         real = all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in present)
         if real and (expected == "float" or all(isinstance(v, numbers.Integral) for v in present)):
             return series.astype("float64" if expected == "float" else "int64")
@@ -139,6 +147,11 @@ def _check_frame(signature: dict[str, Any], data: Any) -> pd.DataFrame:
             UserWarning,
             stacklevel=3,
         )
+    # The common case, as a server sees it on every request: every column already has its
+    # type. Then nothing is copied or rebuilt.
+    kinds = {c: _DTYPE_KINDS.get(getattr(d, "kind", "")) for c, d in data.dtypes.items()}
+    if all(c["type"] == "object" or kinds.get(c["name"]) == c["type"] for c in columns):
+        return data if list(data.columns) == names else data[names]
     checked = {c["name"]: _coerce_column(data[c["name"]], c["type"], c["name"]) for c in columns}
     return pd.DataFrame(checked, index=data.index)
 

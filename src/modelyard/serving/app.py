@@ -1,7 +1,10 @@
-"""The scoring server's ASGI app: ``POST /invocations``, ``/healthz``, ``/readyz``, ``/metrics``.
+"""The scoring server's ASGI app: ``POST /invocations``, ``POST /feedback``, ``/healthz``,
+``/readyz``, ``/metrics``.
 
 Plain Starlette, no FastAPI: a scoring request is parsed, checked against the signature,
-queued for the next micro-batch and answered; nothing else runs per request.
+queued for the next micro-batch and answered; nothing else runs per request. Every answer
+carries the request's ``X-Request-Id`` (the client's, or a new one); a sampled request is
+then handed to the inference log, which queues it without waiting (``inference_log.py``).
 
 Errors map here once, with the REST server's body ``{"error": {"code", "message",
 "details"}}``: a body that does not parse is 400, an unsupported content type 415, input
@@ -14,8 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import json
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,10 +31,17 @@ from modelyard.errors import (
     BackendUnavailable,
     InvalidInput,
     ModelyardError,
+    NotFound,
     UnprocessableInput,
 )
 from modelyard.serving.batching import MicroBatcher
-from modelyard.serving.inputs import parse_body
+from modelyard.serving.inference_log import (
+    InferenceLog,
+    InferenceRecord,
+    parse_feedback,
+    request_id_from,
+)
+from modelyard.serving.inputs import ModelInput, parse_body
 from modelyard.serving.metrics import CONTENT_TYPE, ServingMetrics
 from modelyard.serving.outputs import RowMismatch, encode, split_rows, to_jsonable
 
@@ -51,8 +64,6 @@ def _json_response(body: bytes, status: int = 200) -> Response:
 
 
 def error_response(error: ModelyardError) -> Response:
-    import json
-
     return _json_response(json.dumps({"error": error.to_dict()}).encode(), error.http_status)
 
 
@@ -93,8 +104,10 @@ class Scorer:
         max_batch_size: int,
         max_wait_ms: float,
         load_wait_s: float = 60.0,
+        inference_log: InferenceLog | None = None,
     ) -> None:
         self._load = load
+        self.inference_log = inference_log
         self.load_wait_s = load_wait_s
         self.loading: asyncio.Future[None] | None = None
         self.metrics = metrics
@@ -117,6 +130,10 @@ class Scorer:
             log.error("%s", self.load_error, exc_info=exc)
         else:
             log.info("loaded %r", self.model)
+            # Libraries and the model make up most of the heap and live as long as the
+            # process: freezing them spares every full collection from walking them again.
+            gc.collect()
+            gc.freeze()
 
     def ready(self) -> LoadedModel:
         if self.model is not None:
@@ -146,13 +163,17 @@ class Scorer:
     async def invoke(self, request: Request) -> Response:
         started = time.perf_counter()
         error: ModelyardError | None = None
+        request_id = ""
+        parsed: ModelInput | None = None
+        predictions: Any = None
         try:
+            request_id = request_id_from(request.headers.get("x-request-id"))
             model = await self.wait_ready()
             with self.batcher.arriving():
                 body = await request.body()
                 parsed = parse_body(body, request.headers.get("content-type"), model.signature)
                 try:
-                    checked = model.check(parsed.data)
+                    checked = parsed.data if parsed.checked else model.check(parsed.data)
                 except InvalidInput as exc:
                     raise UnprocessableInput(exc.message, details=exc.details) from exc
                 future = self.batcher.enqueue(checked, parsed.rows)
@@ -164,10 +185,46 @@ class Scorer:
         except ModelyardError as exc:
             error = exc
             response = error_response(exc)
-        self.metrics.observe_request(
-            response.status_code, time.perf_counter() - started, error.code if error else None
-        )
+        seconds = time.perf_counter() - started
+        self.metrics.observe_request(response.status_code, seconds, error.code if error else None)
+        # A refused X-Request-Id still gets an id, so every answer carries one.
+        response.headers["x-request-id"] = request_id or uuid.uuid4().hex
+        if self.inference_log is not None and self.inference_log.sampled():
+            self.inference_log.record(
+                InferenceRecord(
+                    request_id=request_id or response.headers["x-request-id"],
+                    timestamp_ms=int((time.time() - seconds) * 1000),
+                    latency_ms=seconds * 1000,
+                    status=response.status_code,
+                    mirrored=request.headers.get("x-modelyard-mirror") == "1",
+                    inputs=None if parsed is None else parsed.data,
+                    outputs=predictions,
+                )
+            )
         return response
+
+    async def feedback(self, request: Request) -> Response:
+        """Record the ground truth of earlier requests, by their request ids."""
+        inference_log = self.inference_log
+        if inference_log is None:
+            return error_response(
+                NotFound("this scoring server keeps no inference log to record feedback in")
+            )
+        try:
+            pairs = parse_feedback(await request.body())
+        except ModelyardError as exc:
+            return error_response(exc)
+        accepted = sum(inference_log.record_feedback(rid, truth) for rid, truth in pairs)
+        if accepted < len(pairs):
+            # Entries queue in order: the first `accepted` were taken; resending all is safe,
+            # readers keep the latest ground truth per request id.
+            return error_response(
+                BackendUnavailable(
+                    "the feedback queue is full; retry shortly",
+                    details={"accepted": accepted, "dropped": len(pairs) - accepted},
+                )
+            )
+        return _json_response(json.dumps({"accepted": accepted}).encode(), 202)
 
 
 def create_app(
@@ -179,6 +236,7 @@ def create_app(
     multiprocess_dir: Path | None = None,
     load_before_serving: bool = False,
     load_wait_s: float = 60.0,
+    inference_log: Callable[[ServingMetrics], InferenceLog] | None = None,
 ) -> Starlette:
     """The scoring app; ``load`` returns the model and runs in a thread at startup.
 
@@ -189,6 +247,9 @@ def create_app(
     requests wait for it (up to ``load_wait_s``). With ``load_before_serving`` the app's
     startup waits for the load instead: one of several workers sharing a port then takes
     no connection before it can answer it, and its siblings serve them meanwhile.
+
+    ``inference_log`` builds the worker's inference log, reporting to the app's metrics;
+    it starts with the app and writes what it holds when the app shuts down.
     """
     from starlette.applications import Starlette
     from starlette.routing import Route
@@ -200,6 +261,7 @@ def create_app(
         max_batch_size=max_batch_size,
         max_wait_ms=max_wait_ms,
         load_wait_s=load_wait_s,
+        inference_log=inference_log(metrics) if inference_log is not None else None,
     )
 
     async def healthz(_request: Request) -> Response:
@@ -215,12 +277,17 @@ def create_app(
     async def metrics_text(_request: Request) -> Response:
         from starlette.responses import Response
 
+        if scorer.inference_log is not None:
+            for stream, stats in scorer.inference_log.stats().items():
+                metrics.log_queue_depth(stream, stats.queued)
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         loading = asyncio.get_running_loop().run_in_executor(None, scorer.load)
         scorer.loading = loading
+        if scorer.inference_log is not None:
+            scorer.inference_log.start()
         if load_before_serving:
             await loading
         try:
@@ -228,10 +295,14 @@ def create_app(
         finally:
             await scorer.batcher.close()
             await loading
+            if scorer.inference_log is not None:
+                # Writing the last rows may take a moment (S3): off the event loop.
+                await asyncio.get_running_loop().run_in_executor(None, scorer.inference_log.close)
 
     app = Starlette(
         routes=[
             Route("/invocations", scorer.invoke, methods=["POST"]),
+            Route("/feedback", scorer.feedback, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             # MLflow's names for readiness, for drop-in compatibility.

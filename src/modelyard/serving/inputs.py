@@ -46,6 +46,14 @@ class ModelInput:
 
     data: Any
     rows: int
+    # True when parsing already produced exactly the signature's columns and types, so the
+    # per-request signature check (~0.1 ms) can be skipped.
+    checked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    frame: Any
 
 
 def media_type(content_type: str | None) -> str:
@@ -113,6 +121,55 @@ def _from_json(payload: Any, signature: dict[str, Any] | None) -> Any:
     return _rows(value, signature, f"'{key}'")
 
 
+def _numeric_frame(values: list[list[Any]], signature: dict[str, Any] | None) -> _Checked | None:
+    """Rows of plain numbers as a DataFrame, straight from one NumPy array, when the
+    signature's columns are all numeric; None to take the general (slower) path.
+
+    Building a frame from Python rows makes pandas infer every column (~0.2 ms for a
+    20-column row); one float array does it at once. Anything unusual (a string, a bool,
+    a null in an integer column, a ragged row) goes the general way, which also names
+    what is wrong.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if signature is None or signature.get("type") != "dataframe":
+        return None
+    columns = signature["columns"]
+    types = [c["type"] for c in columns]
+    if not all(t in ("float", "integer") for t in types):
+        return None
+    # Only JSON numbers: NumPy would also read "1" as 1.0 and True as 1.0.
+    if any(type(v) is not float and type(v) is not int for row in values for v in row):
+        return None
+    try:
+        array = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    names = [c["name"] for c in columns]
+    if array.ndim != 2 or array.shape[1] != len(names):
+        return None
+    if "integer" not in types:
+        return _Checked(pd.DataFrame(array, columns=names, copy=False))
+    ints = array[:, [i for i, t in enumerate(types) if t == "integer"]]
+    if not (np.isfinite(ints).all() and (ints == np.floor(ints)).all()):
+        return None
+    return _Checked(
+        pd.DataFrame(
+            {
+                name: array[:, i].astype(np.int64) if kind == "integer" else array[:, i]
+                for i, (name, kind) in enumerate(zip(names, types, strict=True))
+            }
+        )
+    )
+
+
+def _signature_names(signature: dict[str, Any] | None) -> list[str] | None:
+    if signature is None or signature.get("type") != "dataframe":
+        return None
+    return [c["name"] for c in signature["columns"]]
+
+
 def _rows(rows: list[Any], signature: dict[str, Any] | None, where: str) -> Any:
     """Records become a DataFrame; lists or scalars become an array (a table if the
     signature is one)."""
@@ -122,6 +179,14 @@ def _rows(rows: list[Any], signature: dict[str, Any] | None, where: str) -> Any:
     if not rows:
         raise InvalidInput(f"{where} holds no rows: send at least one")
     if all(isinstance(r, dict) for r in rows):
+        names = _signature_names(signature)
+        if names is not None:
+            try:
+                fast = _numeric_frame([[r[n] for n in names] for r in rows], signature)
+            except KeyError:
+                fast = None  # a missing column: the general path names it
+            if fast is not None:
+                return fast
         return pd.DataFrame.from_records(rows)
     if any(isinstance(r, dict) for r in rows):
         raise InvalidInput(f"{where} mixes records (JSON objects) with other values")
@@ -133,7 +198,8 @@ def _rows(rows: list[Any], signature: dict[str, Any] | None, where: str) -> Any:
         names = [c["name"] for c in signature["columns"]]
         if array.shape[1] == len(names):
             # Positional rows against a table signature: name the columns in its order.
-            return pd.DataFrame(rows, columns=names)
+            fast = _numeric_frame(rows, signature)
+            return fast if fast is not None else pd.DataFrame(rows, columns=names)
     return array
 
 
@@ -155,6 +221,10 @@ def _split(value: dict[str, Any], signature: dict[str, Any] | None, where: str) 
             f"{where}: row {bad} has {len(data[bad])} values for {len(columns)} columns",
             details={"row": bad},
         )
+    if columns == _signature_names(signature):
+        fast = _numeric_frame(data, signature)
+        if fast is not None:
+            return fast
     frame = pd.DataFrame(data, columns=columns)
     return frame.to_numpy() if _wants_array(signature) else frame
 
@@ -188,6 +258,8 @@ def _read_csv(body: bytes) -> Any:
 def _sized(data: Any, signature: dict[str, Any] | None) -> ModelInput:
     import pandas as pd
 
+    if isinstance(data, _Checked):
+        return ModelInput(data.frame, int(data.frame.shape[0]), checked=True)
     if isinstance(data, pd.DataFrame):
         if _wants_array(signature):
             data = data.to_numpy()

@@ -1,4 +1,5 @@
-"""Prometheus metrics of the scoring server: requests, errors, latency, batches, model.
+"""Prometheus metrics of the scoring server: requests, errors, latency, batches, model, and
+the inference log's rows written, dropped and queued.
 
 One worker keeps its metrics in its own registry. Several workers write them to
 ``multiprocess_dir`` (prometheus_client's multiprocess mode; the parent sets
@@ -71,6 +72,30 @@ class ServingMetrics:
             multiprocess_mode="max",
         )
         self.model.labels(**model).set(1)
+        self.log_rows_written = Counter(
+            "modelyard_inference_log_written",
+            "Rows the inference log wrote to Parquet, by stream (inference, feedback).",
+            ["stream"],
+            registry=self.registry,
+        )
+        self.log_rows_dropped = Counter(
+            "modelyard_inference_log_dropped",
+            "Rows the inference log dropped, by stream and reason (queue_full, write_failed...).",
+            ["stream", "reason"],
+            registry=self.registry,
+        )
+        self.log_queued = Gauge(
+            "modelyard_inference_log_queue_depth",
+            "Rows waiting in the inference log's queue, by stream.",
+            ["stream"],
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        for stream in ("inference", "feedback"):
+            # Exposed at 0 from the start, so a dashboard sees the series before any drop.
+            self.log_rows_written.labels(stream)
+            self.log_rows_dropped.labels(stream, "queue_full")
+            self.log_queued.labels(stream).set(0)
 
     def observe_request(self, status: int, seconds: float, error_code: str | None) -> None:
         self.requests.labels(str(status)).inc()
@@ -82,6 +107,15 @@ class ServingMetrics:
         self.batch_requests.observe(requests)
         self.batch_rows.observe(rows)
         self.predict_latency.observe(seconds)
+
+    def log_written(self, stream: str, rows: int) -> None:
+        self.log_rows_written.labels(stream).inc(rows)
+
+    def log_dropped(self, stream: str, reason: str, rows: int) -> None:
+        self.log_rows_dropped.labels(stream, reason).inc(rows)
+
+    def log_queue_depth(self, stream: str, depth: int) -> None:
+        self.log_queued.labels(stream).set(depth)
 
     def render(self) -> bytes:
         """The metrics in the Prometheus text format (all workers' in multiprocess mode)."""

@@ -5,7 +5,8 @@ package written by ``modelyard model package`` (verified against its manifest fi
 tampered package is refused) or a folder saved by ``modelyard.models.save``. Each worker
 loads it from there. Workers are uvicorn's: its supervisor restarts one that dies. They
 get their configuration from the environment (``MODELYARD_SERVING_WORKER``), since a
-uvicorn worker process receives nothing but the app's import string.
+uvicorn worker process receives nothing but the app's import string. Each worker keeps its
+own inference log, writing files named after its host and process.
 """
 
 from __future__ import annotations
@@ -20,16 +21,20 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, ValidationError
 
+from modelyard.config import Settings, get_settings
 from modelyard.errors import InvalidInput
 from modelyard.registry.flavors import DESCRIPTOR, read_descriptor
 from modelyard.registry.loading import LoadedModel, load_folder
 from modelyard.registry.models import ModelVersion
 from modelyard.registry.packaging import MANIFEST, MODEL_DIR, verify_package
+from modelyard.serving.inference_log import InferenceLog, LogObserver, default_endpoint
+from modelyard.serving.models import DeploymentName, EndpointName
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -38,6 +43,71 @@ log = logging.getLogger("modelyard.serving")
 
 WORKER_ENV = "MODELYARD_SERVING_WORKER"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+class InferenceLogConfig(BaseModel):
+    """Where and how much a worker logs, and under which endpoint and deployment."""
+
+    root: str
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+    sample_rate: float = Field(default=0.0, ge=0, le=1)
+    endpoint: EndpointName = "default"
+    deployment: DeploymentName = "default"
+    queue_size: int = Field(default=10_000, ge=1)
+    flush_rows: int = Field(default=1_000, ge=1)
+    flush_seconds: float = Field(default=10.0, gt=0)
+
+    def open(self, model: dict[str, str], observer: LogObserver | None) -> InferenceLog:
+        """The log of a worker serving the model labelled ``model`` (name, version)."""
+        version = model.get("version", "")
+        return InferenceLog(
+            self.root,
+            endpoint=self.endpoint,
+            deployment=self.deployment,
+            # A plain folder is no registered version: no model name, version 0.
+            model=model.get("name") if version else None,
+            version=int(version) if version.isdigit() else 0,
+            sample_rate=self.sample_rate,
+            storage_options=self.storage_options,
+            queue_size=self.queue_size,
+            flush_rows=self.flush_rows,
+            flush_seconds=self.flush_seconds,
+            observer=observer,
+        )
+
+
+def plan_inference_log(
+    model: dict[str, str],
+    *,
+    sample_rate: float = 0.0,
+    root: str | None = None,
+    endpoint: str | None = None,
+    deployment: str = "default",
+    settings: Settings | None = None,
+) -> InferenceLogConfig:
+    """The inference log of a server for ``model``: under the configured artifact root
+    unless ``root`` is given, named after the model unless ``endpoint`` is."""
+    settings = settings or get_settings()
+    root = root or settings.resolved_artifact_root
+    options = settings.storage_options(root)
+    try:
+        return InferenceLogConfig(
+            root=root,
+            storage_options=options,
+            sample_rate=sample_rate,
+            endpoint=endpoint or default_endpoint(model.get("name", "")),
+            deployment=deployment,
+        )
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        field = str(problem["loc"][0])
+        option = "--log-sample-rate" if field == "sample_rate" else f"--{field}"
+        hint = (
+            "" if field == "sample_rate" else ": lowercase letters, digits and '-', from a letter"
+        )
+        raise InvalidInput(
+            f"{option} is invalid ({problem['msg']}){hint}", details={"option": option}
+        ) from None
 
 
 class WorkerConfig(BaseModel):
@@ -51,6 +121,7 @@ class WorkerConfig(BaseModel):
     max_batch_size: int = 32
     max_wait_ms: float = 2.0
     multiprocess_dir: Path | None = None
+    inference_log: InferenceLogConfig | None = None
 
 
 def plan_source(folder: Path, version: ModelVersion | None = None, **options: Any) -> WorkerConfig:
@@ -117,6 +188,11 @@ def build_app(config: WorkerConfig) -> Starlette:
         max_wait_ms=config.max_wait_ms,
         multiprocess_dir=config.multiprocess_dir,
         load_before_serving=config.multiprocess_dir is not None,
+        inference_log=(
+            partial(config.inference_log.open, config.model)
+            if config.inference_log is not None
+            else None
+        ),
     )
 
 
@@ -169,12 +245,20 @@ def serve_model(
     max_wait_ms: float = 2.0,
     log_level: str = "info",
     access_log: bool = False,
+    log_sample_rate: float = 0.0,
+    log_root: str | None = None,
+    endpoint: str | None = None,
+    deployment: str = "default",
 ) -> None:
     """Serve the model in ``folder`` until interrupted.
 
     ``folder`` is a package, a saved model folder, or (with ``version``) the downloaded
     files of that registered version. One worker runs in this process; more run as uvicorn
     worker processes sharing the port, restarted if they die.
+
+    A share ``log_sample_rate`` of the requests goes to the inference log under
+    ``log_root`` (the configured artifact root by default), as ``endpoint`` (the model's
+    name by default) and ``deployment``; ``POST /feedback`` writes there too.
     """
     import uvicorn
 
@@ -185,6 +269,14 @@ def serve_model(
     if max_wait_ms < 0:
         raise InvalidInput("--max-wait-ms cannot be negative")
     config = plan_source(folder, version, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
+    logging_to = plan_inference_log(
+        config.model,
+        sample_rate=log_sample_rate,
+        root=log_root,
+        endpoint=endpoint,
+        deployment=deployment,
+    )
+    config = config.model_copy(update={"inference_log": logging_to})
     options: dict[str, Any] = {
         "host": host,
         "port": port,

@@ -1,0 +1,469 @@
+"""The local supervisor: makes the processes on this machine match the endpoints in the store.
+
+Every ``poll_seconds`` it reads the desired state (endpoints, deployments, traffic) and:
+
+- runs one router per endpoint on the endpoint's port (in this process);
+- runs each deployment as a ``modelyard serve models:/NAME/VERSION`` process with its
+  workers, and tells the router about it once its ``/readyz`` answers;
+- restarts a deployment that exits, with backoff (1 s doubling to 60 s, reset after a
+  minute of health); a deployment that is down takes no requests meanwhile;
+- replaces a deployment whose model or settings changed without a gap: the new process
+  starts, becomes ready and takes over before the old one is drained and stopped;
+- drains a deployment that was deleted (no new requests, in-flight ones finish) and stops it;
+- ticks each running rollout with the router's view of the target's health.
+
+Because all of this state lives in the store, a restarted supervisor restores it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelyard.config import Settings
+from modelyard.core.backend import Backend
+from modelyard.serving import operations as ops
+from modelyard.serving.models import (
+    AdvanceRollout,
+    Deployment,
+    Endpoint,
+    ListEndpoints,
+    RolloutState,
+)
+from modelyard.serving.router import Router, router_app
+
+logger = logging.getLogger("modelyard.serving.supervisor")
+
+MAX_BACKOFF_S = 60.0
+HEALTHY_RESET_S = 60.0
+# Requests already sent to a worker that leaves the routing table reach it within this;
+# after it, SIGTERM makes uvicorn stop accepting and finish the requests it has.
+DRAIN_GRACE_S = 1.0
+READY_TIMEOUT_S = 180.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What a deployment process runs; a change means a replacement."""
+
+    model_uri: str
+    workers: int
+    max_batch_size: int
+    max_wait_ms: float
+    sample_rate: float
+
+    @classmethod
+    def of(cls, deployment: Deployment) -> Spec:
+        return cls(
+            model_uri=deployment.version_uri,
+            workers=deployment.workers,
+            max_batch_size=deployment.config.max_batch_size,
+            max_wait_ms=deployment.config.max_wait_ms,
+            sample_rate=deployment.config.sample_rate,
+        )
+
+
+@dataclass
+class Worker:
+    """One ``modelyard serve`` process of a deployment."""
+
+    endpoint: str
+    name: str
+    spec: Spec
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+    ready: bool = False
+    started_at: float = 0.0
+    restarts: int = 0
+    backoff_s: float = 1.0
+    restart_at: float | None = None
+    last_exit: int | None = None
+    drain_at: float | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def state(self) -> str:
+        if self.ready:
+            return "ready"
+        if self.restart_at is not None:
+            return "restarting"
+        return "starting"
+
+
+@dataclass
+class Served:
+    """An endpoint this supervisor runs: its router, server and deployment workers."""
+
+    router: Router
+    server: Any
+    task: asyncio.Task[None]
+    port: int
+    workers: dict[str, Worker] = field(default_factory=dict)
+    replacing: dict[str, Worker] = field(default_factory=dict)
+    draining: list[Worker] = field(default_factory=list)
+
+
+class Supervisor:
+    """Run every endpoint of the store on this machine until stopped."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        settings: Settings,
+        *,
+        host: str = "127.0.0.1",
+        poll_seconds: float = 1.0,
+        min_requests: int = 20,
+    ) -> None:
+        self.backend = backend
+        self.settings = settings
+        self.host = host
+        self.poll_seconds = poll_seconds
+        self.min_requests = min_requests
+        self.served: dict[str, Served] = {}
+        self.stopping = threading.Event()
+        self.log_dir = settings.home / "serving" / "logs"
+        self.status_file = settings.home / "serving" / "supervisor.json"
+        self._http: Any = None
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Supervise until SIGINT or SIGTERM (in the main thread) or ``stop()``."""
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: self.stopping.set())
+        # uvicorn takes over signal handlers when it runs in the main thread; in another
+        # thread it leaves them to us.
+        thread = threading.Thread(target=lambda: asyncio.run(self.main()), name="supervisor")
+        thread.start()
+        while thread.is_alive():
+            thread.join(0.2)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def main(self) -> None:
+        import httpx
+
+        self._http = httpx.AsyncClient(timeout=2.0)
+        try:
+            while not self.stopping.is_set():
+                try:
+                    await self.reconcile()
+                except Exception:  # the store may be briefly unreachable: keep serving
+                    logger.exception("reconciling with the store failed; retrying")
+                await self._sleep(self.poll_seconds)
+        finally:
+            await self.shutdown()
+            await self._http.aclose()
+
+    async def _sleep(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while not self.stopping.is_set() and time.monotonic() < end:
+            await asyncio.sleep(min(0.05, seconds))
+
+    async def reconcile(self) -> None:
+        """One pass: bring routers and workers in line with the store, tick rollouts."""
+        wanted = await asyncio.to_thread(self.backend.call, ops.list_endpoints, ListEndpoints())
+        endpoints = {e.name: e for e in wanted.endpoints}
+        for name in [n for n in self.served if n not in endpoints]:
+            await self._retire_endpoint(name)
+        for endpoint in endpoints.values():
+            served = await self._serve_endpoint(endpoint)
+            if served is None:
+                continue
+            await self._reconcile_workers(endpoint, served)
+            await self._tick_rollout(endpoint, served)
+        self._write_status()
+
+    # -- endpoints --------------------------------------------------------------------------
+
+    async def _serve_endpoint(self, endpoint: Endpoint) -> Served | None:
+        served = self.served.get(endpoint.name)
+        if served is not None and served.port != endpoint.port:
+            await self._retire_endpoint(endpoint.name)
+            served = None
+        if served is None:
+            import uvicorn
+
+            router = Router(endpoint.name)
+            config = uvicorn.Config(
+                router_app(router),
+                host=self.host,
+                port=endpoint.port,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+            )
+            server = uvicorn.Server(config)
+            task = asyncio.get_running_loop().create_task(server.serve())
+            served = Served(router, server, task, endpoint.port)
+            self.served[endpoint.name] = served
+            logger.info("endpoint %s: router on %s:%d", endpoint.name, self.host, endpoint.port)
+        if served.task.done():
+            failure = served.task.exception() if not served.task.cancelled() else None
+            logger.error(
+                "endpoint %s: router on port %d stopped (%s); retrying",
+                endpoint.name,
+                endpoint.port,
+                failure or "exited",
+            )
+            self.served.pop(endpoint.name)
+            return None
+        served.router.update(traffic=endpoint.traffic, mirror=endpoint.mirror)
+        return served
+
+    async def _retire_endpoint(self, name: str) -> None:
+        served = self.served.pop(name)
+        for worker in [*served.workers.values(), *served.replacing.values(), *served.draining]:
+            await self._terminate(worker)
+        served.server.should_exit = True
+        with contextlib.suppress(Exception):
+            await served.task
+        await served.router.close()
+        logger.info("endpoint %s: stopped", name)
+
+    # -- deployments ------------------------------------------------------------------------
+
+    async def _reconcile_workers(self, endpoint: Endpoint, served: Served) -> None:
+        wanted = {d.name: d for d in endpoint.deployments}
+        for name in [n for n in served.workers if n not in wanted]:
+            worker = served.workers.pop(name)
+            served.draining.append(worker)
+            logger.info("deployment %s/%s: deleted; draining", endpoint.name, name)
+        for name, deployment in wanted.items():
+            spec = Spec.of(deployment)
+            current = served.workers.get(name)
+            if current is None:
+                served.workers[name] = self._start(endpoint.name, name, spec)
+            elif current.spec != spec:
+                pending = served.replacing.get(name)
+                if pending is None or pending.spec != spec:
+                    if pending is not None:
+                        await self._terminate(pending)
+                    served.replacing[name] = self._start(endpoint.name, name, spec)
+                    logger.info("deployment %s/%s: changed; starting a replacement",
+                                endpoint.name, name)  # fmt: skip
+        for worker in [*served.workers.values(), *served.replacing.values()]:
+            await self._check(worker)
+        for name, pending in list(served.replacing.items()):
+            if pending.ready:
+                old = served.workers[name]
+                served.workers[name] = pending
+                del served.replacing[name]
+                served.draining.append(old)
+                logger.info("deployment %s/%s: replacement ready", endpoint.name, name)
+        served.router.update(upstreams={n: w.url for n, w in served.workers.items() if w.ready})
+        await self._drain(served)
+
+    def _start(self, endpoint: str, name: str, spec: Spec) -> Worker:
+        worker = Worker(endpoint, name, spec, _free_port())
+        self._launch(worker)
+        return worker
+
+    def _launch(self, worker: Worker) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        command = [
+            sys.executable, "-m", "modelyard", "serve", worker.spec.model_uri,
+            "--host", "127.0.0.1", "--port", str(worker.port),
+            "--workers", str(worker.spec.workers),
+            "--max-batch-size", str(worker.spec.max_batch_size),
+            "--max-wait-ms", str(worker.spec.max_wait_ms),
+            "--endpoint", worker.endpoint, "--deployment", worker.name,
+            "--log-sample-rate", str(worker.spec.sample_rate),
+            "--log-level", "warning",
+        ]  # fmt: skip
+        env = {
+            **os.environ,
+            "MODELYARD_URI": self.settings.resolved_uri,
+            "MODELYARD_ARTIFACT_ROOT": self.settings.resolved_artifact_root,
+            "MODELYARD_HOME": str(self.settings.home),
+            "MODELYARD_USER": self.settings.user,
+        }
+        if self.settings.s3_endpoint_url:
+            env["MODELYARD_S3_ENDPOINT_URL"] = self.settings.s3_endpoint_url
+        log = (self.log_dir / f"{worker.endpoint}-{worker.name}.log").open("ab")
+        with log:
+            worker.process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,  # its workers are stopped with it, as a group
+            )
+        worker.started_at = time.monotonic()
+        worker.ready = False
+        worker.restart_at = None
+        logger.info(
+            "deployment %s/%s: started %s on port %d (pid %d)",
+            worker.endpoint,
+            worker.name,
+            worker.spec.model_uri,
+            worker.port,
+            worker.process.pid,
+        )
+
+    async def _check(self, worker: Worker) -> None:
+        """Notice an exit (and restart it after its backoff), or readiness."""
+        now = time.monotonic()
+        if worker.restart_at is not None:
+            if now >= worker.restart_at:
+                worker.restarts += 1
+                self._launch(worker)
+            return
+        assert worker.process is not None
+        code = worker.process.poll()
+        if code is not None:
+            worker.ready = False
+            worker.last_exit = code
+            if now - worker.started_at > HEALTHY_RESET_S:
+                worker.backoff_s = 1.0
+            worker.restart_at = now + worker.backoff_s
+            logger.warning(
+                "deployment %s/%s: exited with %s; restarting in %.0f s",
+                worker.endpoint,
+                worker.name,
+                code,
+                worker.backoff_s,
+            )
+            worker.backoff_s = min(worker.backoff_s * 2, MAX_BACKOFF_S)
+            return
+        if not worker.ready:
+            try:
+                answer = await self._http.get(worker.url + "/readyz")
+                worker.ready = answer.status_code == 200
+            except Exception:  # not listening yet
+                worker.ready = False
+            if worker.ready:
+                logger.info("deployment %s/%s: ready", worker.endpoint, worker.name)
+            elif now - worker.started_at > READY_TIMEOUT_S:
+                logger.error(
+                    "deployment %s/%s: not ready after %.0f s; restarting",
+                    worker.endpoint,
+                    worker.name,
+                    READY_TIMEOUT_S,
+                )
+                await self._terminate(worker)
+                worker.restart_at = now + worker.backoff_s
+
+    async def _drain(self, served: Served) -> None:
+        now = time.monotonic()
+        for worker in list(served.draining):
+            if worker.drain_at is None:
+                worker.drain_at = now
+            if now - worker.drain_at >= DRAIN_GRACE_S:
+                served.draining.remove(worker)
+                await self._terminate(worker)
+
+    async def _terminate(self, worker: Worker) -> None:
+        process = worker.process
+        worker.ready = False
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while process.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await asyncio.to_thread(process.wait)
+        logger.info("deployment %s/%s: stopped (port %d)", worker.endpoint, worker.name,
+                    worker.port)  # fmt: skip
+
+    async def shutdown(self) -> None:
+        for name in list(self.served):
+            await self._retire_endpoint(name)
+        self._write_status()
+
+    # -- rollouts ---------------------------------------------------------------------------
+
+    async def _tick_rollout(self, endpoint: Endpoint, served: Served) -> None:
+        rollout = endpoint.rollout
+        if rollout is None or rollout.state != RolloutState.RUNNING:
+            return
+        observed = served.router.observe(rollout.target, rollout.step_started_at)
+        request = AdvanceRollout(
+            endpoint=endpoint.name,
+            rollout_id=rollout.id,
+            observed=observed,
+            min_requests=self.min_requests,
+        )
+        after = await asyncio.to_thread(self.backend.call, ops.advance_rollout, request)
+        if after.history and after.history[-1] != rollout.history[-1]:
+            # Apply the new split now rather than at the next poll.
+            served.router.update(traffic=after.history[-1].traffic)
+            logger.info(
+                "endpoint %s: rollout %s %s: %s",
+                endpoint.name,
+                after.id,
+                after.history[-1].action,
+                after.history[-1].traffic,
+            )
+
+    # -- status -----------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "at": int(time.time() * 1000),
+            "endpoints": {
+                name: {
+                    "url": f"http://{self.host}:{served.port}",
+                    "routing": served.router.status(),
+                    "deployments": {
+                        d: {
+                            "state": w.state(),
+                            "url": w.url,
+                            "pid": w.process.pid if w.process else None,
+                            "model": w.spec.model_uri,
+                            "workers": w.spec.workers,
+                            "restarts": w.restarts,
+                            "last_exit": w.last_exit,
+                        }
+                        for d, w in served.workers.items()
+                    },
+                }
+                for name, served in self.served.items()
+            },
+        }
+
+    def _write_status(self) -> None:
+        path = Path(self.status_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.status() if self.served else {}, indent=2))
+        tmp.replace(path)
+
+
+def read_status(settings: Settings) -> dict[str, Any]:
+    """The last status a supervisor on this machine wrote ({} when none runs)."""
+    path = settings.home / "serving" / "supervisor.json"
+    try:
+        found = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return found if isinstance(found, dict) else {}
