@@ -421,24 +421,23 @@ def archive_version(ctx: OperationContext, req: ArchiveVersion) -> ModelVersion:
     row = _version_row(ctx, req.model, req.version)
     _refuse_if_pointed_at(ctx, req.model, req.version, "archive")
     if row["status"] != VersionStatus.ARCHIVED.value:
-        ctx.conn.execute(
-            update(model_versions)
-            .where(model_versions.c.model == req.model, model_versions.c.version == req.version)
-            .values(status=VersionStatus.ARCHIVED.value)
-        )
-        ctx.work.record(
-            "model.version.archived",
-            "model",
-            f"{req.model}/{req.version}",
-            before={"status": row["status"]},
-            after={"status": VersionStatus.ARCHIVED.value},
-        )
-        ctx.work.emit(
-            "model.version.archived",
-            f"{req.model}/{req.version}",
-            {"model": req.model, "version": req.version},
-        )
+        _set_status(ctx, row, VersionStatus.ARCHIVED, "model.version.archived")
     return _version(_version_row(ctx, req.model, req.version), _aliases(ctx, req.model))
+
+
+def _set_status(ctx: OperationContext, row: Any, status: VersionStatus, action: str) -> None:
+    """Change a version's status, with its audit record and event."""
+    model, version = row["model"], row["version"]
+    ctx.conn.execute(
+        update(model_versions)
+        .where(model_versions.c.model == model, model_versions.c.version == version)
+        .values(status=status.value)
+    )
+    target = f"{model}/{version}"
+    ctx.work.record(
+        action, "model", target, before={"status": row["status"]}, after={"status": status.value}
+    )
+    ctx.work.emit(action, target, {"model": model, "version": version})
 
 
 def _refuse_if_pointed_at(ctx: OperationContext, model: str, version: int, action: str) -> None:
@@ -482,23 +481,7 @@ def delete_version(ctx: OperationContext, req: DeleteVersion) -> Done:
             "delete or move those deployments first",
             details={"deployments": users},
         )
-    ctx.conn.execute(
-        update(model_versions)
-        .where(model_versions.c.model == req.model, model_versions.c.version == req.version)
-        .values(status=VersionStatus.DELETED.value)
-    )
-    ctx.work.record(
-        "model.version.deleted",
-        "model",
-        f"{req.model}/{req.version}",
-        before={"status": row["status"]},
-        after={"status": VersionStatus.DELETED.value},
-    )
-    ctx.work.emit(
-        "model.version.deleted",
-        f"{req.model}/{req.version}",
-        {"model": req.model, "version": req.version},
-    )
+    _set_status(ctx, row, VersionStatus.DELETED, "model.version.deleted")
     return Done()
 
 

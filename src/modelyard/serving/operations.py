@@ -564,6 +564,21 @@ def _finish(
     return _save_rollout(ctx, done, action)
 
 
+def _hold_or_run(
+    ctx: OperationContext,
+    row: Any,
+    rollout: Rollout,
+    state: RolloutState,
+    next_at: int | None,
+    action: str,
+) -> Rollout:
+    event = RolloutEvent.model_validate(_event(ctx, action, row["traffic"] or {}))
+    changed = rollout.model_copy(
+        update={"state": state, "next_at": next_at, "history": [*rollout.history, event]}
+    )
+    return _save_rollout(ctx, changed, action)
+
+
 @ops.write(
     "POST",
     "/endpoints/{endpoint}/rollout/pause",
@@ -576,15 +591,7 @@ def pause_rollout(ctx: OperationContext, req: RolloutCommand) -> Rollout:
     row, rollout = _require_active(ctx, req.endpoint)
     if rollout.state == RolloutState.PAUSED:
         return rollout
-    event = RolloutEvent.model_validate(_event(ctx, "paused", row["traffic"] or {}))
-    paused = rollout.model_copy(
-        update={
-            "state": RolloutState.PAUSED,
-            "next_at": None,
-            "history": [*rollout.history, event],
-        }
-    )
-    return _save_rollout(ctx, paused, "paused")
+    return _hold_or_run(ctx, row, rollout, RolloutState.PAUSED, None, "paused")
 
 
 @ops.write(
@@ -599,15 +606,8 @@ def resume_rollout(ctx: OperationContext, req: RolloutCommand) -> Rollout:
     row, rollout = _require_active(ctx, req.endpoint)
     if rollout.state == RolloutState.RUNNING:
         return rollout
-    event = RolloutEvent.model_validate(_event(ctx, "resumed", row["traffic"] or {}))
-    resumed = rollout.model_copy(
-        update={
-            "state": RolloutState.RUNNING,
-            "next_at": ctx.now_ms() + rollout.interval_ms,
-            "history": [*rollout.history, event],
-        }
-    )
-    return _save_rollout(ctx, resumed, "resumed")
+    next_at = ctx.now_ms() + rollout.interval_ms
+    return _hold_or_run(ctx, row, rollout, RolloutState.RUNNING, next_at, "resumed")
 
 
 @ops.write(
