@@ -131,6 +131,10 @@ def test_a_plain_onnx_file_registers_and_loads(client: Client, tmp_path: Path) -
     assert loaded.signature is not None
     assert loaded.signature["shape"] == [-1, len(COLUMNS)]
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x.to_numpy()))
+    # Its package describes it, so it loads with no registry to say the flavor.
+    packaged = models.load(client.registry.package(loaded.name, tmp_path / "pkg") / "model")
+    assert (packaged.flavor, packaged.signature) == ("onnx", loaded.signature)
+    np.testing.assert_array_equal(packaged.predict(x), model.predict(x.to_numpy()))
 
     # Without the onnx flavor, or with two .onnx files, a folder needs its descriptor.
     client.registry.register("plain", file)

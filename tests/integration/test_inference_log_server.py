@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,9 @@ from modelyard.serving.server import (
     plan_source,
 )
 from tests.conftest import make_settings
+from tests.integration.scoring_app import Scenario, run_app
 
 COLUMNS = ["a", "b", "c"]
-Scenario = Callable[[httpx.AsyncClient], Awaitable[None]]
 
 
 @pytest.fixture(scope="module")
@@ -40,21 +39,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def serve(config: WorkerConfig, scenario: Scenario) -> None:
     """Run ``scenario`` against the app in process; its shutdown flushes the log."""
-    app = build_app(config)
-
-    async def main() -> None:
-        transport = httpx.ASGITransport(app=app)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=transport, base_url="http://scoring") as client,
-        ):
-            for _ in range(500):
-                if (await client.get("/readyz")).status_code == 200:
-                    break
-                await asyncio.sleep(0.01)
-            await scenario(client)
-
-    asyncio.run(main())
+    run_app(build_app(config), scenario)
 
 
 def logging_config(model_dir: Path, root: Path, rate: float, **options: Any) -> WorkerConfig:

@@ -11,7 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
@@ -21,8 +23,12 @@ from modelyard.core.backend import open_local_backend
 from modelyard.errors import BackendUnavailable, InvalidInput, NotFound
 from modelyard.pipelines.loader import load_pipeline
 from modelyard.pipelines.runner import run_pipeline
+from modelyard.registry.packaging import verify_package
+from modelyard.serving.batch import score_file
+from modelyard.serving.server import build_app, plan_source
 from modelyard.tracking.models import RunStatus
 from tests.conftest import make_settings
+from tests.integration.scoring_app import run_app
 
 PIPELINE = """
 import tempfile
@@ -76,6 +82,8 @@ def _saved_model(folder: Path) -> tuple[LogisticRegression, np.ndarray[Any, Any]
     return model, x
 
 
+# The step's model was fitted on an array; batch scoring hands it the file's named columns.
+@pytest.mark.filterwarnings("ignore:X has feature names:UserWarning")
 def test_register_a_pipeline_step_output(client: Client, tmp_path: Path) -> None:
     module = tmp_path / "training.py"
     module.write_text(textwrap.dedent(PIPELINE))
@@ -96,12 +104,41 @@ def test_register_a_pipeline_step_output(client: Client, tmp_path: Path) -> None
     assert plain.flavor == "sklearn"
     assert models.load(plain.uri, client=client).predict(x).shape == (5,)
 
+    _serves_scores_and_packages(client, plain.uri, x, tmp_path)
+
     with pytest.raises(NotFound, match="has no step 'score' \\(steps: train, fit\\)"):
         client.registry.register("steps", f"pipelines:/{result.run_id}/score/output")
     with pytest.raises(NotFound, match="has no output 'model' \\(outputs: output\\)"):
         client.registry.register("steps", f"pipelines:/{result.run_id}/train/model")
     with pytest.raises(NotFound):
         client.registry.register("steps", "pipelines:/0123456789abcdef/train/output")
+
+
+def _serves_scores_and_packages(
+    client: Client, uri: str, x: np.ndarray[Any, Any], tmp_path: Path
+) -> None:
+    """A version with no descriptor (a step's .skops) works wherever a version is used: the
+    scoring server, batch scoring and a package that loads with no store."""
+    version = client.registry.resolve(uri)
+    expected = models.load(uri, client=client).predict(x).tolist()
+    folder = client.registry.download(uri, tmp_path / "downloaded")
+
+    async def predicts_like_the_model(http: httpx.AsyncClient) -> None:
+        answer = await http.post("/invocations", json={"instances": x.tolist()})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["predictions"] == expected
+
+    run_app(build_app(plan_source(folder, version)), predicts_like_the_model)
+
+    rows = tmp_path / "rows.parquet"
+    pd.DataFrame(x, columns=["a", "b"]).to_parquet(rows)
+    score_file(folder, version, rows, tmp_path / "scored.parquet", chunk_rows=2)
+    assert pd.read_parquet(tmp_path / "scored.parquet")["prediction"].tolist() == expected
+
+    package = client.registry.package(uri, tmp_path / "package")
+    assert verify_package(package) == []
+    assert models.load(package / "model").predict(x).tolist() == expected  # what score.py does
+    run_app(build_app(plan_source(package)), predicts_like_the_model)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from modelyard.serving.app import create_app
 from modelyard.serving.server import WorkerConfig, build_app, load_served, plan_source
 from tests.conftest import free_port, make_settings
 from tests.e2e.conftest import modelyard_executable, store_env
+from tests.integration.scoring_app import run_app
 
 COLUMNS = ["a", "b", "c"]
 
@@ -46,28 +47,6 @@ def model_dir(
     folder = tmp_path_factory.mktemp("scoring") / "model"
     save_model(model, folder, sample=x.head())
     return folder
-
-
-Scenario = Callable[[httpx.AsyncClient], Awaitable[None]]
-
-
-def run_app(app: Any, scenario: Scenario, *, wait_ready: bool = True) -> None:
-    """Run ``scenario`` against ``app`` in process, its lifespan started and stopped."""
-
-    async def main() -> None:
-        transport = httpx.ASGITransport(app=app)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=transport, base_url="http://scoring") as client,
-        ):
-            if wait_ready:
-                for _ in range(500):
-                    if (await client.get("/readyz")).status_code == 200:
-                        break
-                    await asyncio.sleep(0.01)
-            await scenario(client)
-
-    asyncio.run(main())
 
 
 def expected(trained: tuple[LogisticRegression, pd.DataFrame], rows: pd.DataFrame) -> list[int]:

@@ -17,8 +17,9 @@ flavor      saves                                 loads
             (``model.pkl``)                       with trusted=True (pickle runs code)
 ==========  ====================================  =========================================
 
-An ``onnx`` version may also be a bare ``.onnx`` file exported elsewhere, with no descriptor:
-``load_model`` builds one when the registry says the flavor is ``onnx``.
+An ``onnx`` or ``sklearn`` version may also be a bare ``.onnx`` file exported elsewhere or
+the ``.skops`` file of a pipeline step, with no descriptor: ``describe`` and ``load_model``
+build one when the registry says the flavor.
 """
 
 from __future__ import annotations
@@ -170,31 +171,39 @@ def _load_onnx(folder: Path, descriptor: ModelDescriptor) -> OnnxModel:
     return onnx_model(path.read_bytes(), f"'{path.name}'")
 
 
-def _load_bare(folder: Path, flavor: str) -> tuple[Any, ModelDescriptor] | None:
-    """A folder with no descriptor holding exactly one file of a safe flavor's format: a
-    ``.onnx`` exported elsewhere, or the ``.skops`` of a pipeline step's scikit-learn output."""
+def _bare_descriptor(folder: Path, flavor: str) -> ModelDescriptor | None:
+    """The descriptor of a folder with no ``modelyard-model.json`` that holds exactly one
+    file of a safe flavor's format: a ``.onnx`` exported elsewhere, or the ``.skops`` of a
+    pipeline step's scikit-learn output. None when the folder is not such a folder."""
     suffix = {"onnx": ".onnx", "sklearn": ".skops"}.get(flavor)
     if suffix is None:
         return None
     files = [p for p in folder.glob(f"*{suffix}") if p.is_file()]
     if len(files) != 1:
         return None
-    model: Any
-    signature = None
-    if flavor == "onnx":
-        model = onnx_model(files[0].read_bytes(), f"'{files[0].name}'")
-        signature = graph_signature(model)
-    else:
-        model = skops_format.load(files[0])
-    descriptor = ModelDescriptor(
+    return ModelDescriptor(
         flavor="onnx" if flavor == "onnx" else "sklearn",
-        signature=signature,
+        # An ONNX graph declares its inputs: ``load_model`` reads them from the graph.
+        signature=None,
         python_version=platform.python_version(),
         # Unknown: nothing to compare the installed versions with.
         libraries={},
         model_file=files[0].name,
     )
-    return model, descriptor
+
+
+def describe(path: Path, flavor: str | None = None) -> ModelDescriptor:
+    """The descriptor of a model folder, without loading the model.
+
+    ``flavor`` is the registry's record for a version: an ``onnx`` or ``sklearn`` version
+    registered without a descriptor is described by its one ``.onnx`` or ``.skops`` file.
+    An ``InvalidInput`` when the folder holds no model.
+    """
+    if flavor is not None and not (path / DESCRIPTOR).is_file():
+        bare = _bare_descriptor(path, flavor)
+        if bare is not None:
+            return bare
+    return read_descriptor(path)
 
 
 def _copy_artifacts(artifacts: dict[str, Any], folder: Path) -> dict[str, str]:
@@ -367,8 +376,13 @@ def save_model(
         libraries=libraries,
         **fields,
     )
-    (path / DESCRIPTOR).write_text(descriptor.model_dump_json(indent=2))
+    write_descriptor(path, descriptor)
     return descriptor
+
+
+def write_descriptor(path: Path, descriptor: ModelDescriptor) -> None:
+    """Write ``descriptor`` as the ``modelyard-model.json`` of the model folder ``path``."""
+    (path / DESCRIPTOR).write_text(descriptor.model_dump_json(indent=2))
 
 
 def read_descriptor(path: Path) -> ModelDescriptor:
@@ -395,11 +409,7 @@ def load_model(
     ``onnx`` or ``sklearn`` version without a descriptor loads from its one ``.onnx`` or
     ``.skops`` file.
     """
-    if flavor is not None and not (path / DESCRIPTOR).is_file():
-        bare = _load_bare(path, flavor)
-        if bare is not None:
-            return bare
-    descriptor = read_descriptor(path)
+    descriptor = describe(path, flavor)
     if descriptor.flavor == "pickle":
         allowed = descriptor.trusted if trusted is None else trusted
         if not allowed:
@@ -411,5 +421,8 @@ def load_model(
     if descriptor.flavor == "sklearn":
         return _load_sklearn(path, descriptor), descriptor
     if descriptor.flavor == "onnx":
-        return _load_onnx(path, descriptor), descriptor
+        model = _load_onnx(path, descriptor)
+        if descriptor.signature is None:
+            descriptor = descriptor.model_copy(update={"signature": graph_signature(model)})
+        return model, descriptor
     return _load_python(path, descriptor), descriptor

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.errors import InvalidInput
+from modelyard.registry.flavors import DESCRIPTOR, describe, write_descriptor
 from modelyard.registry.models import ModelVersion
 
 MANIFEST = "manifest.json"
@@ -247,6 +248,20 @@ def _files(root: Path) -> dict[str, Path]:
     }
 
 
+def _describe_model(version: ModelVersion, model_dir: Path) -> None:
+    """Make the packaged model folder describe itself as the registry describes the version.
+
+    A package is loaded with no registry to ask, so a version registered without a
+    descriptor (a pipeline step's ``.skops``, a bare ``.onnx``) gets one, and a signature
+    given at registration replaces the one saved with the files.
+    """
+    descriptor = describe(model_dir, version.flavor)
+    signature = version.signature if version.signature is not None else descriptor.signature
+    if (model_dir / DESCRIPTOR).is_file() and signature == descriptor.signature:
+        return
+    write_descriptor(model_dir, descriptor.model_copy(update={"signature": signature}))
+
+
 def write_package(
     version: ModelVersion,
     model_dir: Path,
@@ -266,6 +281,7 @@ def write_package(
         if model_target.exists():
             raise InvalidInput(f"'{model_target}' already exists: package into an empty folder")
         shutil.copytree(model_dir, model_target)
+    _describe_model(version, model_target)
     requirements_text, environment_info = _environment_files(version, environment, requirements)
     _write(out, "environment/requirements.txt", requirements_text)
     _write(out, "environment/environment.json", json.dumps(environment_info, indent=2) + "\n")

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from modelyard.errors import InvalidInput
 from modelyard.pipelines.executors import parse_executor_spec
-from modelyard.registry.flavors import read_descriptor
+from modelyard.registry.flavors import describe
 from modelyard.registry.loading import LoadedModel
 from modelyard.registry.models import ModelVersion
 from modelyard.serving.server import WorkerConfig, load_served, plan_source
@@ -418,7 +418,7 @@ def _feature_columns(
     version = config.version
     signature: dict[str, Any] | None = None if version is None else version.signature
     if signature is None:
-        signature = read_descriptor(config.folder).signature
+        signature = describe(config.folder, None if version is None else version.flavor).signature
     if signature is not None and signature.get("type") == "dataframe":
         wanted = [c["name"] for c in signature["columns"]]
         extra = [c for c in available if c not in wanted and c != id_column]

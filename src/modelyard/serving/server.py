@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from modelyard.config import Settings, get_settings
 from modelyard.errors import InvalidInput
-from modelyard.registry.flavors import DESCRIPTOR, read_descriptor
+from modelyard.registry.flavors import DESCRIPTOR, describe, read_descriptor
 from modelyard.registry.loading import LoadedModel, load_folder
 from modelyard.registry.models import ModelVersion
 from modelyard.registry.packaging import MANIFEST, MODEL_DIR, verify_package
@@ -129,7 +129,7 @@ def plan_source(folder: Path, version: ModelVersion | None = None, **options: An
     holds no model, before any worker starts."""
     if version is not None:
         labels = {"name": version.model, "version": str(version.version), "uri": version.uri}
-        read_descriptor(folder)
+        describe(folder, version.flavor)
         return WorkerConfig(folder=folder, version=version, model=labels, **options)
     if (folder / MANIFEST).is_file():
         problems = verify_package(folder)
