@@ -138,6 +138,40 @@ def test_pickle_needs_trust(
     client.registry.register("doubler", folder, flavor="pickle")
     with pytest.raises(InvalidInput, match="not registered with trusted=True"):
         models.load("models:/doubler/2", client=client)
+    # Its package follows the registry, not the descriptor saved with the files.
+    package = client.registry.package("models:/doubler/2", tmp_path / "package")
+    with pytest.raises(InvalidInput, match="not registered with trusted=True"):
+        models.load(package / "model")  # what the package's score.py does
+
+
+@pytest.mark.parametrize("suffix", [".joblib", ".pkl"])
+def test_a_pickle_or_joblib_file_from_elsewhere_loads_only_when_trusted(
+    client: Client, tmp_path: Path, suffix: str
+) -> None:
+    import joblib
+
+    x = np.random.default_rng(0).normal(size=(40, 2))
+    model = LogisticRegression().fit(x, (x[:, 0] > 0).astype(int))
+    file = tmp_path / f"model{suffix}"
+    joblib.dump(model, file)  # what many training scripts already write
+
+    trusted = client.registry.register("legacy", file, flavor="pickle", trusted=True)
+    loaded = models.load(trusted.uri, client=client)
+    assert loaded.flavor == "pickle"
+    assert loaded.predict(x).tolist() == model.predict(x).tolist()
+    packaged = models.load(client.registry.package(trusted.uri, tmp_path / "pkg") / "model")
+    assert packaged.predict(x).tolist() == model.predict(x).tolist()
+
+    untrusted = client.registry.register("legacy", file, flavor="pickle")
+    with pytest.raises(InvalidInput, match="not registered with trusted=True"):
+        models.load(untrusted.uri, client=client)
+
+    broken = tmp_path / "broken" / f"model{suffix}"
+    broken.parent.mkdir()
+    broken.write_bytes(b"not a pickle at all")
+    version = client.registry.register("legacy", broken, flavor="pickle", trusted=True)
+    with pytest.raises(InvalidInput, match="is not a readable pickle or joblib file"):
+        models.load(version.uri, client=client)
 
 
 def test_unsafe_or_tampered_skops_files_are_refused(client: Client, tmp_path: Path) -> None:

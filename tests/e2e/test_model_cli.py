@@ -43,6 +43,33 @@ def test_register_alias_show_and_download(cli: Cli) -> None:
     assert "archived" in cli("model", "archive", "churn", "1", "--reason", "old").stdout
 
 
+def test_a_joblib_file_registers_trusted_with_tags_and_shows_them(cli: Cli) -> None:
+    cli.python(
+        "import joblib\n"
+        "from sklearn.linear_model import LinearRegression\n"
+        "joblib.dump(LinearRegression().fit([[0.0], [1.0]], [0.0, 2.0]), 'legacy.joblib')\n"
+    )
+    registered = cli(
+        "model", "register", "legacy", "legacy.joblib", "--flavor", "pickle", "--trust",
+        "--tag", "team=risk", "--tag", "origin=notebook", "--json",
+    ).json()  # fmt: skip
+    assert (registered["trusted"], registered["tags"]) == (
+        True,
+        {"team": "risk", "origin": "notebook"},
+    )
+    registered_uri = f"models:/legacy/{registered['version']}"
+    shown = cli("model", "show", registered_uri).stdout
+    assert "origin=notebook, team=risk" in shown
+    assert "True" in shown  # trusted (pickle)
+    predicted = cli.python(
+        "import modelyard\n"
+        f"print(modelyard.models.load('{registered_uri}').predict([[3.0]]).round(6).tolist())\n"
+    )
+    assert predicted.strip() == "[6.0]"
+    lines = cli("model", "register", "legacy", "legacy.joblib", "--tag", "team", expect=2)
+    assert "tag 'team' must look like key=value" in lines.assert_user_error()[0]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

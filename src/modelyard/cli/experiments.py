@@ -9,25 +9,14 @@ import typer
 from modelyard.cli.connection import open_client
 from modelyard.cli.output import (
     command_group,
-    fail,
     format_time,
+    parse_pairs,
     print_json,
     print_table,
     user_errors,
 )
 
 app = command_group("List and create experiments.")
-
-
-def parse_pairs(pairs: list[str] | None, what: str) -> dict[str, str]:
-    """``["k=v", ...]`` to a dict; a pair without '=' is a user error."""
-    out = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            fail(f"{what} '{pair}' must look like key=value")
-        out[key] = value
-    return out
 
 
 @app.command("list")

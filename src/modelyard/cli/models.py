@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,6 +14,7 @@ from modelyard.cli.output import (
     command_group,
     fail,
     format_time,
+    parse_pairs,
     print_json,
     print_mapping,
     print_table,
@@ -29,6 +30,15 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 ReasonOption = Annotated[str | None, typer.Option(help="Why; kept in the audit log.")]
 
 
+def _signature_text(signature: dict[str, Any] | None) -> str | None:
+    """A signature on one line: ``a: float, b: integer`` or ``float32 [-1, 4]``."""
+    if signature is None:
+        return None
+    if signature.get("type") == "dataframe":
+        return ", ".join(f"{c['name']}: {c['type']}" for c in signature.get("columns", []))
+    return f"{signature.get('dtype', '?')} {signature.get('shape', '')}".strip()
+
+
 def _show_version(version: ModelVersion) -> None:
     print_mapping(
         f"{version.uri}",
@@ -42,6 +52,8 @@ def _show_version(version: ModelVersion) -> None:
             "files": version.manifest[:16],
             "environment": version.environment_hash,
             "trusted (pickle)": version.trusted,
+            "signature": _signature_text(version.signature),
+            "tags": ", ".join(f"{k}={v}" for k, v in sorted(version.tags.items())) or None,
             "registered": f"{format_time(version.created_at)} by {version.created_by}",
             "description": version.description,
         },
@@ -60,15 +72,38 @@ def register(
             "or a local file or folder."
         ),
     ],
-    flavor: Annotated[str | None, typer.Option(help="sklearn, onnx, python...")] = None,
+    flavor: Annotated[
+        str | None,
+        typer.Option(
+            help="sklearn, onnx, python or pickle; needed for a plain .onnx, .skops, .pkl or "
+            ".joblib file (a folder saved by Modelyard says its own)."
+        ),
+    ] = None,
+    trusted: Annotated[
+        bool,
+        typer.Option(
+            "--trusted",
+            "--trust",
+            help="Allow this version's pickle or joblib file to load (loading a pickle runs "
+            "its code: only for files you made or trust).",
+        ),
+    ] = False,
+    tag: Annotated[list[str] | None, typer.Option(help="Tag as key=value; repeatable.")] = None,
     description: Annotated[str | None, typer.Option(help="What this version is.")] = None,
     reason: ReasonOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Register a new version of a model."""
+    tags = parse_pairs(tag, "tag")
     with user_errors():
         version = open_client().registry.register(
-            name, source, flavor=flavor, description=description, reason=reason
+            name,
+            source,
+            flavor=flavor,
+            trusted=trusted,
+            tags=tags,
+            description=description,
+            reason=reason,
         )
         if as_json:
             print_json(version)

@@ -29,6 +29,17 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(EXIT_USER_ERROR)
 
 
+def parse_pairs(pairs: list[str] | None, what: str) -> dict[str, str]:
+    """``["k=v", ...]`` to a dict; a pair without '=' is a user error."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            fail(f"{what} '{pair}' must look like key=value")
+        out[key] = value
+    return out
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn a domain error into one line on stderr and exit code 2, without a traceback."""

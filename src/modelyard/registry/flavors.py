@@ -17,9 +17,10 @@ flavor      saves                                 loads
             (``model.pkl``)                       with trusted=True (pickle runs code)
 ==========  ====================================  =========================================
 
-An ``onnx`` or ``sklearn`` version may also be a bare ``.onnx`` file exported elsewhere or
-the ``.skops`` file of a pipeline step, with no descriptor: ``describe`` and ``load_model``
-build one when the registry says the flavor.
+A registered version may also be one model file with no descriptor: a ``.onnx`` exported
+elsewhere, the ``.skops`` file of a pipeline step, or (trusted only) a ``.pkl``/``.joblib``
+saved by other tools. ``describe`` and ``load_model`` build its descriptor from the flavor the
+registry records.
 """
 
 from __future__ import annotations
@@ -171,18 +172,27 @@ def _load_onnx(folder: Path, descriptor: ModelDescriptor) -> OnnxModel:
     return onnx_model(path.read_bytes(), f"'{path.name}'")
 
 
+# The model files a folder with no descriptor may hold, one of them, by flavor.
+_BARE_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "onnx": (".onnx",),
+    "sklearn": (".skops",),
+    "pickle": (".pkl", ".pickle", ".joblib"),
+}
+
+
 def _bare_descriptor(folder: Path, flavor: str) -> ModelDescriptor | None:
     """The descriptor of a folder with no ``modelyard-model.json`` that holds exactly one
-    file of a safe flavor's format: a ``.onnx`` exported elsewhere, or the ``.skops`` of a
-    pipeline step's scikit-learn output. None when the folder is not such a folder."""
-    suffix = {"onnx": ".onnx", "sklearn": ".skops"}.get(flavor)
-    if suffix is None:
+    model file of the flavor: a ``.onnx`` exported elsewhere, the ``.skops`` of a pipeline
+    step's scikit-learn output, or a ``.pkl``/``.joblib`` saved by other tools (loaded only
+    when the registry trusts the version). None when the folder is not such a folder."""
+    suffixes = _BARE_SUFFIXES.get(flavor)
+    if suffixes is None:
         return None
-    files = [p for p in folder.glob(f"*{suffix}") if p.is_file()]
+    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes]
     if len(files) != 1:
         return None
     return ModelDescriptor(
-        flavor="onnx" if flavor == "onnx" else "sklearn",
+        flavor="onnx" if flavor == "onnx" else "sklearn" if flavor == "sklearn" else "pickle",
         # An ONNX graph declares its inputs: ``load_model`` reads them from the graph.
         signature=None,
         python_version=platform.python_version(),
@@ -292,9 +302,31 @@ def _save_pickle(model: Any, folder: Path) -> dict[str, Any]:
 
 
 def _load_pickle(folder: Path, descriptor: ModelDescriptor) -> Any:
+    # Only reached for trusted versions.
     path = _inside(folder, descriptor.model_file or "model.pkl")
-    with path.open("rb") as source:
-        return pickle.load(source)  # only reached for trusted versions
+    try:
+        try:
+            import joblib
+        except ImportError:
+            if path.suffix.lower() == ".joblib":
+                raise InvalidInput(
+                    f"'{path.name}' was saved with joblib, which is not installed: "
+                    "pip install joblib (scikit-learn brings it)"
+                ) from None
+            with path.open("rb") as source:
+                return pickle.load(source)
+        # joblib reads plain pickles too, and its own format whatever the file is called.
+        return joblib.load(path)
+    except ImportError as exc:
+        raise InvalidInput(
+            f"'{path.name}' needs the module '{exc.name}' to load: install the libraries "
+            "the model was trained with",
+            details={"module": exc.name},
+        ) from exc
+    except (pickle.UnpicklingError, EOFError, ValueError, KeyError) as exc:
+        raise InvalidInput(
+            f"'{path.name}' is not a readable pickle or joblib file ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def _inside(folder: Path, rel: str) -> Path:

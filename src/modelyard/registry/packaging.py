@@ -252,14 +252,15 @@ def _describe_model(version: ModelVersion, model_dir: Path) -> None:
     """Make the packaged model folder describe itself as the registry describes the version.
 
     A package is loaded with no registry to ask, so a version registered without a
-    descriptor (a pipeline step's ``.skops``, a bare ``.onnx``) gets one, and a signature
-    given at registration replaces the one saved with the files.
+    descriptor (a pipeline step's ``.skops``, a bare ``.onnx`` or ``.joblib``) gets one, a
+    signature given at registration replaces the one saved with the files, and whether a
+    pickle may load is the registry's record, never what the files claim.
     """
     descriptor = describe(model_dir, version.flavor)
     signature = version.signature if version.signature is not None else descriptor.signature
-    if (model_dir / DESCRIPTOR).is_file() and signature == descriptor.signature:
-        return
-    write_descriptor(model_dir, descriptor.model_copy(update={"signature": signature}))
+    wanted = descriptor.model_copy(update={"signature": signature, "trusted": version.trusted})
+    if not (model_dir / DESCRIPTOR).is_file() or wanted != descriptor:
+        write_descriptor(model_dir, wanted)
 
 
 def write_package(
