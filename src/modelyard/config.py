@@ -13,6 +13,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from modelyard.errors import InvalidInput
 
+# Request bodies are held in memory while parsed; a bigger batch belongs in batch scoring.
+DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024
+
 
 class BackendKind(StrEnum):
     sqlite = "sqlite"
@@ -46,7 +49,9 @@ class Settings(BaseSettings):
     user: str = Field(default_factory=_default_user, description="Actor recorded on changes")
     workspace: str = Field(default="default", description="Workspace used when none is given")
     max_request_bytes: int = Field(
-        default=32 * 1024 * 1024, description="Largest request body the server accepts"
+        default=DEFAULT_MAX_REQUEST_BYTES,
+        gt=0,
+        description="Largest request body the REST and scoring servers accept",
     )
     metric_batch_size: int = Field(default=1000, ge=1, description="Metrics sent per batch")
     metric_flush_seconds: float = Field(

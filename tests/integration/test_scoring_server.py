@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,35 @@ def test_errors_name_the_problem(model_dir: Path) -> None:
         assert (await client.get("/ping")).status_code == 200
 
     run_app(build_app(plan_source(model_dir)), scenario)
+
+
+def test_a_body_over_the_limit_is_refused_with_413_declared_or_streamed(
+    model_dir: Path,
+) -> None:
+    rows = [{"a": 1.0, "b": 2.0, "c": 3.0}] * 100  # about 3 KB as JSON
+
+    async def streamed() -> AsyncIterator[bytes]:  # no Content-Length: chunked
+        yield b"["
+        for row in rows[:-1]:
+            yield json.dumps(row).encode() + b","
+        yield json.dumps(rows[-1]).encode() + b"]"
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        for answer in (
+            await client.post("/invocations", json=rows),
+            await client.post(
+                "/invocations", content=streamed(), headers={"content-type": "application/json"}
+            ),
+            await client.post("/feedback", json=[{"request_id": "r", "ground_truth": 1}] * 80),
+        ):
+            assert answer.status_code == 413, answer.text
+            error = answer.json()["error"]
+            assert (error["code"], error["details"]) == ("payload_too_large", {"limit": 1000})
+            assert "MODELYARD_MAX_REQUEST_BYTES" in error["message"]
+        small = await client.post("/invocations", json=rows[:5])
+        assert (small.status_code, len(small.json()["predictions"])) == (200, 5)
+
+    run_app(build_app(plan_source(model_dir, max_request_bytes=1000)), scenario)
 
 
 def test_ready_only_after_the_model_loaded(model_dir: Path) -> None:

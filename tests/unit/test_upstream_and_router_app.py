@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -124,6 +124,12 @@ def test_no_answer_is_an_upstream_error(reply: bytes) -> None:
     asyncio.run(main())
 
 
+async def _chunks(body: bytes) -> AsyncIterator[bytes]:
+    """A body sent chunked, with no Content-Length."""
+    for start in range(0, len(body), 100):
+        yield body[start : start + 100]
+
+
 def test_the_router_app_routes_and_answers_for_itself() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
@@ -141,7 +147,7 @@ def test_the_router_app_routes_and_answers_for_itself() -> None:
     async def main() -> None:
         server, url = await _serve(handler)
         router = Router("churn")
-        app = router_app(router)
+        app = router_app(router, max_request_bytes=1000)
         transport = httpx.ASGITransport(app=app)
         try:
             async with httpx.AsyncClient(transport=transport, base_url="http://router") as http:
@@ -159,6 +165,10 @@ def test_the_router_app_routes_and_answers_for_itself() -> None:
                 assert answer.headers["x-request-id"] == "r-1"
                 assert answer.headers["x-modelyard-deployment"] == "blue"
                 assert (await http.get("/invocations")).status_code == 405
+                for body in (b"[" + b"1," * 600 + b"1]", _chunks(b"1," * 600)):
+                    refused = await http.post("/invocations", content=body)
+                    assert refused.status_code == 413
+                    assert refused.json()["error"]["code"] == "payload_too_large"
                 assert (await http.get("/nope")).status_code == 404
                 status: Any = (await http.get("/status")).json()
                 assert status["ready"] == ["blue"]

@@ -48,6 +48,14 @@ def serve(
     deployment: Annotated[
         str, typer.Option(help="Deployment name in the inference log.")
     ] = "default",
+    max_request_bytes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Largest request body accepted (413 beyond it; default: "
+            "MODELYARD_MAX_REQUEST_BYTES, 32 MiB).",
+        ),
+    ] = None,
 ) -> None:
     """Serve a model over HTTP: POST /invocations and /feedback, GET /healthz, /readyz and
     /metrics."""
@@ -68,6 +76,7 @@ def serve(
         log_root=log_root,
         endpoint=endpoint,
         deployment=deployment,
+        max_request_bytes=max_request_bytes,
     )
     with user_errors():
         if not source.startswith("models:/"):

@@ -11,7 +11,6 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -24,8 +23,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import modelyard
 from modelyard.config import Settings
 from modelyard.core.backend import LocalBackend
+from modelyard.core.body_limit import BodyLimit
 from modelyard.environments.operations import OPERATIONS as ENVIRONMENT_OPERATIONS
-from modelyard.errors import InvalidInput, ModelyardError, NotFound, PayloadTooLarge
+from modelyard.errors import InvalidInput, ModelyardError, NotFound
 from modelyard.pipelines.operations import OPERATIONS as PIPELINE_OPERATIONS
 from modelyard.pipelines.schedules import OPERATIONS as SCHEDULE_OPERATIONS
 from modelyard.registry.operations import OPERATIONS as REGISTRY_OPERATIONS
@@ -35,11 +35,6 @@ from modelyard.tracking.operations import OPERATIONS as TRACKING_OPERATIONS
 
 log = logging.getLogger(__name__)
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _BLOBS = API_PREFIX + "/blobs/"
 _CHUNK = 1024 * 1024
@@ -47,42 +42,6 @@ _CHUNK = 1024 * 1024
 
 def error_response(error: ModelyardError) -> JSONResponse:
     return JSONResponse({"error": error.to_dict()}, status_code=error.http_status)
-
-
-class BodyLimit:
-    """Refuse JSON request bodies over the limit with 413, counting streamed bytes too.
-
-    Blob uploads are exempt: they are streamed to disk, never held in memory.
-    """
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(_BLOBS):
-            await self.app(scope, receive, send)
-            return
-        too_large = PayloadTooLarge(
-            f"the request body is larger than {self.limit} bytes; send smaller batches "
-            "(or raise MODELYARD_MAX_REQUEST_BYTES on the server)",
-            details={"limit": self.limit},
-        )
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            await error_response(too_large)(scope, receive, send)
-            return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise too_large
-            return message
-
-        await self.app(scope, counted, send)
 
 
 def _mount_blobs(app: FastAPI, backend: LocalBackend) -> None:
@@ -192,5 +151,5 @@ def create_app(backend: LocalBackend, settings: Settings) -> FastAPI:
     mount_operations(app, ENVIRONMENT_OPERATIONS, backend)
     mount_operations(app, SERVING_OPERATIONS, backend)
     _mount_blobs(app, backend)
-    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes, exempt=(_BLOBS,))
     return app

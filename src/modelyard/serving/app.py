@@ -27,6 +27,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelyard.config import DEFAULT_MAX_REQUEST_BYTES
+from modelyard.core.body_limit import BodyLimit
 from modelyard.errors import (
     BackendUnavailable,
     InvalidInput,
@@ -237,6 +239,7 @@ def create_app(
     load_before_serving: bool = False,
     load_wait_s: float = 60.0,
     inference_log: Callable[[ServingMetrics], InferenceLog] | None = None,
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
 ) -> Starlette:
     """The scoring app; ``load`` returns the model and runs in a thread at startup.
 
@@ -250,6 +253,8 @@ def create_app(
 
     ``inference_log`` builds the worker's inference log, reporting to the app's metrics;
     it starts with the app and writes what it holds when the app shuts down.
+
+    A request body over ``max_request_bytes`` is refused with 413 before it is held whole.
     """
     from starlette.applications import Starlette
     from starlette.routing import Route
@@ -312,5 +317,6 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+    app.add_middleware(BodyLimit, limit=max_request_bytes)
     app.state.scorer = scorer
     return app

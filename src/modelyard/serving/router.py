@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelyard.config import DEFAULT_MAX_REQUEST_BYTES
+from modelyard.core.body_limit import declared_too_large, send_error, too_large
 from modelyard.serving.models import Observation
 from modelyard.serving.upstream import Answer, UpstreamError, UpstreamPool
 
@@ -235,11 +237,12 @@ class Router:
                 logger.info("mirror to %s/%s: %s", self.endpoint, deployment, status)
 
 
-def router_app(router: Router) -> Any:
+def router_app(router: Router, *, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> Any:
     """The router's ASGI app: /invocations and /feedback forwarded, health and status local.
 
     Plain ASGI rather than a framework: the router adds a hop to every request, and a
     framework's request and response objects would cost more than the forwarding itself.
+    A body over ``max_request_bytes`` is refused with 413 before it is held whole.
     """
 
     async def respond(send: Any, status: int, body: bytes, headers: dict[str, str]) -> None:
@@ -264,10 +267,18 @@ def router_app(router: Router) -> Any:
             if method != "POST":
                 await respond(send, 405, b"", {"allow": "POST"})
                 return
-            chunks = []
+            if declared_too_large(scope, max_request_bytes):
+                await send_error(send, too_large(max_request_bytes))
+                return
+            chunks, size = [], 0
             while True:
                 message = await receive()
-                chunks.append(message.get("body", b""))
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > max_request_bytes:
+                    await send_error(send, too_large(max_request_bytes))
+                    return
+                chunks.append(chunk)
                 if not message.get("more_body"):
                     break
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}

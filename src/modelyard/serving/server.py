@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from modelyard.config import Settings, get_settings
+from modelyard.config import DEFAULT_MAX_REQUEST_BYTES, Settings, get_settings
 from modelyard.errors import InvalidInput
 from modelyard.registry.flavors import DESCRIPTOR, describe, read_descriptor
 from modelyard.registry.loading import LoadedModel, load_folder
@@ -122,6 +122,7 @@ class WorkerConfig(BaseModel):
     max_wait_ms: float = 2.0
     multiprocess_dir: Path | None = None
     inference_log: InferenceLogConfig | None = None
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
 
 
 def plan_source(folder: Path, version: ModelVersion | None = None, **options: Any) -> WorkerConfig:
@@ -188,6 +189,7 @@ def build_app(config: WorkerConfig) -> Starlette:
         max_wait_ms=config.max_wait_ms,
         multiprocess_dir=config.multiprocess_dir,
         load_before_serving=config.multiprocess_dir is not None,
+        max_request_bytes=config.max_request_bytes,
         inference_log=(
             partial(config.inference_log.open, config.model)
             if config.inference_log is not None
@@ -249,6 +251,7 @@ def serve_model(
     log_root: str | None = None,
     endpoint: str | None = None,
     deployment: str = "default",
+    max_request_bytes: int | None = None,
 ) -> None:
     """Serve the model in ``folder`` until interrupted.
 
@@ -259,6 +262,9 @@ def serve_model(
     A share ``log_sample_rate`` of the requests goes to the inference log under
     ``log_root`` (the configured artifact root by default), as ``endpoint`` (the model's
     name by default) and ``deployment``; ``POST /feedback`` writes there too.
+
+    A request body over ``max_request_bytes`` (``MODELYARD_MAX_REQUEST_BYTES`` by default)
+    is refused with 413.
     """
     import uvicorn
 
@@ -268,7 +274,17 @@ def serve_model(
         raise InvalidInput("--max-batch-size must be at least 1 (1 switches batching off)")
     if max_wait_ms < 0:
         raise InvalidInput("--max-wait-ms cannot be negative")
-    config = plan_source(folder, version, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
+    if max_request_bytes is None:
+        max_request_bytes = get_settings().max_request_bytes
+    if max_request_bytes < 1:
+        raise InvalidInput("--max-request-bytes must be at least 1")
+    config = plan_source(
+        folder,
+        version,
+        max_batch_size=max_batch_size,
+        max_wait_ms=max_wait_ms,
+        max_request_bytes=max_request_bytes,
+    )
     logging_to = plan_inference_log(
         config.model,
         sample_rate=log_sample_rate,

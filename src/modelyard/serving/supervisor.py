@@ -209,7 +209,7 @@ class Supervisor:
 
             router = Router(endpoint.name)
             config = uvicorn.Config(
-                router_app(router),
+                router_app(router, max_request_bytes=self.settings.max_request_bytes),
                 host=self.host,
                 port=endpoint.port,
                 log_level="warning",
@@ -300,6 +300,7 @@ class Supervisor:
             "MODELYARD_ARTIFACT_ROOT": self.settings.resolved_artifact_root,
             "MODELYARD_HOME": str(self.settings.home),
             "MODELYARD_USER": self.settings.user,
+            "MODELYARD_MAX_REQUEST_BYTES": str(self.settings.max_request_bytes),
         }
         if self.settings.s3_endpoint_url:
             env["MODELYARD_S3_ENDPOINT_URL"] = self.settings.s3_endpoint_url
