@@ -272,7 +272,7 @@ def build_rows(my: dict[str, Any], ml: dict[str, Any], n: dict[str, int]) -> lis
         ("run", "from runs:/RUN_ID/model"),
     ):
         ratio = my[f"register_{path}_per_s"] / ml[f"register_{path}_per_s"]
-        rows += [
+        rows.append(
             {
                 "measurement": f"register {n['register']} versions {label}",
                 "unit": "/s",
@@ -281,26 +281,21 @@ def build_rows(my: dict[str, Any], ml: dict[str, Any], n: dict[str, int]) -> lis
                 "ratio": ratio,
                 "target": f"≥{REGISTER_TARGET:g}x",
                 "met": ratio >= REGISTER_TARGET,
-            },
-            {
-                "measurement": "  ms per registration",
-                "unit": "ms",
-                "modelyard": my[f"register_{path}_ms"],
-                "mlflow": ml[f"register_{path}_ms"],
-                "ratio": ml[f"register_{path}_ms"] / my[f"register_{path}_ms"],
-                "target": None,
-                "met": None,
-            },
-            {
-                "measurement": "  of which CPU, ms",
-                "unit": "ms",
-                "modelyard": my[f"register_{path}_cpu_ms"],
-                "mlflow": ml[f"register_{path}_cpu_ms"],
-                "ratio": ml[f"register_{path}_cpu_ms"] / my[f"register_{path}_cpu_ms"],
-                "target": None,
-                "met": None,
-            },
-        ]
+            }
+        )
+        for key, measurement in (("ms", "ms per registration"), ("cpu_ms", "of which CPU")):
+            mine, theirs = my[f"register_{path}_{key}"], ml[f"register_{path}_{key}"]
+            rows.append(
+                {
+                    "measurement": f"  {measurement}",
+                    "unit": "ms",
+                    "modelyard": mine,
+                    "mlflow": theirs,
+                    "ratio": theirs / mine,
+                    "target": None,
+                    "met": None,
+                }
+            )
     rows += [
         {
             "measurement": f"set alias ({n['alias']} moves), per call",
