@@ -393,7 +393,9 @@ def supervisor(
 
     with user_errors():
         client = open_client()
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+        # Our own progress at INFO; libraries (httpx logs every readiness probe) only warn.
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+        logging.getLogger("modelyard").setLevel(logging.INFO)
         runner = Supervisor(
             client.backend,
             client.settings,
