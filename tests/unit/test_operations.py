@@ -46,6 +46,16 @@ def test_parse_turns_validation_errors_into_invalid_input() -> None:
         op.parse({"run_id": "r1", "unexpected": 1})
 
 
+def test_a_request_built_from_bad_values_reads_as_a_sentence() -> None:
+    from modelyard.serving.models import StartRollout
+
+    with pytest.raises(InvalidInput) as caught:
+        StartRollout(endpoint="churn", target="green", steps=[10, 5, 100])
+    assert caught.value.message == (
+        "invalid start rollout request: steps: steps must increase, e.g. 10,50,100"
+    )
+
+
 class Empty(Request):
     pass
 

@@ -40,15 +40,25 @@ Resp = TypeVar("Resp")
 _PATH_PARAM = re.compile(r"{(\w+)}")
 
 
+def _message(error: Any) -> str:
+    # Our validators raise ValueError with a sentence for the user; pydantic prefixes it.
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
 def invalid_input(exc: ValidationError, what: str) -> InvalidInput:
     """A pydantic validation error as the domain error users see, naming each bad field."""
     problems = [
-        f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()
+        f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {_message(err)}" for err in exc.errors()
     ]
     return InvalidInput(
         f"invalid {what}: " + "; ".join(problems),
-        details={"errors": [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]},
+        details={"errors": [{"loc": list(e["loc"]), "msg": _message(e)} for e in exc.errors()]},
     )
+
+
+def _words(class_name: str) -> str:
+    """``StartRollout`` -> ``start rollout``: a request's name as a user reads it."""
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", class_name).lower()
 
 
 class Model(BaseModel):
@@ -75,7 +85,7 @@ class Request(Model):
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            raise invalid_input(exc, type(self).__name__) from None
+            raise invalid_input(exc, f"{_words(type(self).__name__)} request") from None
 
 
 class Done(Model):
