@@ -38,7 +38,7 @@ import sys
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -192,7 +192,7 @@ def _bare_descriptor(folder: Path, flavor: str) -> ModelDescriptor | None:
     if len(files) != 1:
         return None
     return ModelDescriptor(
-        flavor="onnx" if flavor == "onnx" else "sklearn" if flavor == "sklearn" else "pickle",
+        flavor=cast(Flavor, flavor),  # a key of _BARE_SUFFIXES: a known flavor
         # An ONNX graph declares its inputs: ``load_model`` reads them from the graph.
         signature=None,
         python_version=platform.python_version(),
@@ -205,9 +205,9 @@ def _bare_descriptor(folder: Path, flavor: str) -> ModelDescriptor | None:
 def describe(path: Path, flavor: str | None = None) -> ModelDescriptor:
     """The descriptor of a model folder, without loading the model.
 
-    ``flavor`` is the registry's record for a version: an ``onnx`` or ``sklearn`` version
-    registered without a descriptor is described by its one ``.onnx`` or ``.skops`` file.
-    An ``InvalidInput`` when the folder holds no model.
+    ``flavor`` is the registry's record for a version: a version registered without a
+    descriptor is described by its one model file (``.onnx``, ``.skops``, or for a pickle
+    ``.pkl``/``.joblib``). An ``InvalidInput`` when the folder holds no model.
     """
     if flavor is not None and not (path / DESCRIPTOR).is_file():
         bare = _bare_descriptor(path, flavor)
@@ -437,9 +437,8 @@ def load_model(
     """Load the model saved in ``path``; returns the model object and its descriptor.
 
     ``trusted`` is the registry's record for the version (it wins over the descriptor's);
-    a pickle model loads only when it is true. ``flavor`` is the registry's record too: an
-    ``onnx`` or ``sklearn`` version without a descriptor loads from its one ``.onnx`` or
-    ``.skops`` file.
+    a pickle model loads only when it is true. ``flavor`` is the registry's record too: a
+    version without a descriptor loads from its one model file (see ``describe``).
     """
     descriptor = describe(path, flavor)
     if descriptor.flavor == "pickle":
