@@ -138,8 +138,14 @@ def test_a_plain_onnx_file_registers_and_loads(client: Client, tmp_path: Path) -
 
     # Without the onnx flavor, or with two .onnx files, a folder needs its descriptor.
     client.registry.register("plain", file)
-    with pytest.raises(InvalidInput, match=r"modelyard-model\.json"):
+    with pytest.raises(
+        InvalidInput, match=r"models:/plain/2 holds no model.*modelyard-model\.json"
+    ):
         models.load("models:/plain/2", client=client)
+    # Nor can it be packaged; the refused package leaves no half-written folder behind.
+    with pytest.raises(InvalidInput, match=r"models:/plain/2 holds no model"):
+        client.registry.package("models:/plain/2", tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
     folder = tmp_path / "two"
     folder.mkdir()
     (folder / "a.onnx").write_bytes(file.read_bytes())

@@ -328,10 +328,20 @@ class RegistryClient:
             environment = self._backend.call(env_ops.find_environment_by_hash, request).model_dump(
                 mode="json"
             )
-        # Download the resolved version, not the URI again: an alias may move meanwhile.
-        self.download(version.uri, root / "model")
         # score.py loads the model with modelyard, so the image needs this release of it.
         runtime = [f"modelyard=={metadata.version('modelyard')}"]
-        return write_package(
-            version, root / "model", root, environment=environment, requirements=runtime
-        )
+        created = not root.exists()
+        try:
+            # Download the resolved version, not the URI again: an alias may move meanwhile.
+            self.download(version.uri, root / "model")
+            return write_package(
+                version, root / "model", root, environment=environment, requirements=runtime
+            )
+        except BaseException:
+            # Leave the folder as it was (absent or empty), so the same command can run again.
+            for leftover in [root] if created else list(root.iterdir()):
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
+            raise

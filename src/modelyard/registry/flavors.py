@@ -202,18 +202,28 @@ def _bare_descriptor(folder: Path, flavor: str) -> ModelDescriptor | None:
     )
 
 
-def describe(path: Path, flavor: str | None = None) -> ModelDescriptor:
+def describe(path: Path, flavor: str | None = None, *, uri: str | None = None) -> ModelDescriptor:
     """The descriptor of a model folder, without loading the model.
 
-    ``flavor`` is the registry's record for a version: a version registered without a
-    descriptor is described by its one model file (``.onnx``, ``.skops``, or for a pickle
-    ``.pkl``/``.joblib``). An ``InvalidInput`` when the folder holds no model.
+    ``flavor`` and ``uri`` are the registry's record for a version (``path`` then holds its
+    downloaded files): a version registered without a descriptor is described by its one
+    model file (``.onnx``, ``.skops``, or for a pickle ``.pkl``/``.joblib``). An
+    ``InvalidInput`` when the folder holds no model, naming the version if there is one.
     """
-    if flavor is not None and not (path / DESCRIPTOR).is_file():
-        bare = _bare_descriptor(path, flavor)
-        if bare is not None:
-            return bare
-    return read_descriptor(path)
+    if (path / DESCRIPTOR).is_file():
+        return read_descriptor(path)
+    bare = _bare_descriptor(path, flavor) if flavor is not None else None
+    if bare is not None:
+        return bare
+    if uri is None:
+        return read_descriptor(path)  # its error names the folder
+    kinds = ", ".join(f"{f}: one {' or '.join(s)} file" for f, s in _BARE_SUFFIXES.items())
+    raise InvalidInput(
+        f"{uri} holds no model Modelyard can load: its files have no {DESCRIPTOR} and are "
+        f"not one model file of its flavor ({flavor or 'none recorded'}). Register a folder "
+        f"saved with modelyard.models.save, or a single model file with its flavor ({kinds})",
+        details={"uri": uri, "flavor": flavor},
+    )
 
 
 def _copy_artifacts(artifacts: dict[str, Any], folder: Path) -> dict[str, str]:
@@ -432,15 +442,16 @@ def read_descriptor(path: Path) -> ModelDescriptor:
 
 
 def load_model(
-    path: Path, *, trusted: bool | None = None, flavor: str | None = None
+    path: Path, *, trusted: bool | None = None, flavor: str | None = None, uri: str | None = None
 ) -> tuple[Any, ModelDescriptor]:
     """Load the model saved in ``path``; returns the model object and its descriptor.
 
     ``trusted`` is the registry's record for the version (it wins over the descriptor's);
-    a pickle model loads only when it is true. ``flavor`` is the registry's record too: a
-    version without a descriptor loads from its one model file (see ``describe``).
+    a pickle model loads only when it is true. ``flavor`` and ``uri`` are the registry's
+    record too: a version without a descriptor loads from its one model file (see
+    ``describe``).
     """
-    descriptor = describe(path, flavor)
+    descriptor = describe(path, flavor, uri=uri)
     if descriptor.flavor == "pickle":
         allowed = descriptor.trusted if trusted is None else trusted
         if not allowed:

@@ -78,9 +78,12 @@ def library_mismatches(descriptor: ModelDescriptor) -> dict[str, tuple[str, str 
 
 def load_folder(folder: Path, version: ModelVersion | None = None) -> LoadedModel:
     """Load the model saved in ``folder``; ``version`` is its registry record, if any."""
-    trusted = version.trusted if version is not None else None
-    flavor = version.flavor if version is not None else None
-    model, descriptor = load_model(folder, trusted=trusted, flavor=flavor)
+    if version is None:
+        model, descriptor = load_model(folder)
+    else:
+        model, descriptor = load_model(
+            folder, trusted=version.trusted, flavor=version.flavor, uri=version.uri
+        )
     where = version.uri if version is not None else str(folder)
     if version is not None and version.flavor not in (None, descriptor.flavor):
         raise InvalidInput(

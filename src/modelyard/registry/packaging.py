@@ -256,7 +256,7 @@ def _describe_model(version: ModelVersion, model_dir: Path) -> None:
     signature given at registration replaces the one saved with the files, and whether a
     pickle may load is the registry's record, never what the files claim.
     """
-    descriptor = describe(model_dir, version.flavor)
+    descriptor = describe(model_dir, version.flavor, uri=version.uri)
     signature = version.signature if version.signature is not None else descriptor.signature
     wanted = descriptor.model_copy(update={"signature": signature, "trusted": version.trusted})
     if not (model_dir / DESCRIPTOR).is_file() or wanted != descriptor:

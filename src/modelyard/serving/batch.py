@@ -418,7 +418,8 @@ def _feature_columns(
     version = config.version
     signature: dict[str, Any] | None = None if version is None else version.signature
     if signature is None:
-        signature = describe(config.folder, None if version is None else version.flavor).signature
+        recorded = {} if version is None else {"flavor": version.flavor, "uri": version.uri}
+        signature = describe(config.folder, **recorded).signature
     if signature is not None and signature.get("type") == "dataframe":
         wanted = [c["name"] for c in signature["columns"]]
         extra = [c for c in available if c not in wanted and c != id_column]

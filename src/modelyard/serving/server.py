@@ -130,7 +130,7 @@ def plan_source(folder: Path, version: ModelVersion | None = None, **options: An
     holds no model, before any worker starts."""
     if version is not None:
         labels = {"name": version.model, "version": str(version.version), "uri": version.uri}
-        describe(folder, version.flavor)
+        describe(folder, version.flavor, uri=version.uri)
         return WorkerConfig(folder=folder, version=version, model=labels, **options)
     if (folder / MANIFEST).is_file():
         problems = verify_package(folder)
