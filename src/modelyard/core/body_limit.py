@@ -1,4 +1,4 @@
-"""A limit on request bodies for every HTTP app Modelyard runs (REST server, scoring server).
+"""A limit on request bodies for every HTTP app Modelyard runs: REST server, scoring server, router.
 
 A body is held in memory while it is parsed, so an unbounded one could exhaust the server's
 memory: over the limit, the request is refused with 413 and the usual error body, either
