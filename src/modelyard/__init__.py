@@ -37,7 +37,7 @@ _EXPORTS = {
     "pipeline": "modelyard.pipelines.dsl",
     "file": "modelyard.pipelines.dsl",
     "folder": "modelyard.pipelines.dsl",
-    "run_pipeline": "modelyard.client.pipelines",
+    "run_pipeline": "modelyard.client.fluent",
     "register_materializer": "modelyard.pipelines.materializers",
     "Materializer": "modelyard.pipelines.materializers",
     "models": "modelyard.client.models",
@@ -95,11 +95,11 @@ if TYPE_CHECKING:
         log_metrics,
         log_param,
         log_params,
+        run_pipeline,
         set_tag,
         set_tags,
         start_run,
     )
-    from modelyard.client.pipelines import run_pipeline
     from modelyard.errors import ModelyardError
     from modelyard.pipelines.dsl import file, folder, pipeline, step
     from modelyard.pipelines.materializers import Materializer, register_materializer

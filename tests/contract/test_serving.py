@@ -23,13 +23,29 @@ def registered(client: Client, tmp_path: Path) -> Client:
     return client
 
 
-def _audit_actions(store: Store) -> list[str]:
+def _audit_records(store: Store) -> list[tuple[str, str]]:
+    """(action, target kind) of every audit record, oldest first."""
     from sqlalchemy import select
 
     from modelyard.storage.db.tables import audit_records
 
+    a = audit_records.c
     with store.local.db.read() as conn:
-        return [a for (a,) in conn.execute(select(audit_records.c.action))]
+        rows = conn.execute(select(a.action, a.target_kind).order_by(a.seq))
+        return [(action, kind) for action, kind in rows]
+
+
+def _audit_actions(store: Store) -> list[str]:
+    return [action for action, _ in _audit_records(store)]
+
+
+def _event_types(store: Store) -> list[str]:
+    from sqlalchemy import select
+
+    from modelyard.storage.db.tables import outbox
+
+    with store.local.db.read() as conn:
+        return list(conn.execute(select(outbox.c.type).order_by(outbox.c.seq)).scalars())
 
 
 def test_endpoints_get_ports_and_first_deployments_get_all_traffic(
@@ -64,9 +80,11 @@ def test_endpoints_get_ports_and_first_deployments_get_all_traffic(
         serving.create_deployment("churn", "red", "models:/churn/9")
     with pytest.raises(NotFound, match="endpoint 'nope'"):
         serving.create_deployment("nope", "red", "models:/churn/1")
-    actions = _audit_actions(store)
-    assert actions.count("deployment.created") == 2
-    assert "endpoint.traffic.changed" in actions
+    records = _audit_records(store)
+    assert records.count(("deployment.created", "deployment")) == 2
+    # The first deployment's share of the traffic is part of creating it, recorded with it.
+    assert ("deployment.created", "endpoint") in records
+    assert "endpoint.traffic.changed" in _event_types(store)
 
 
 def test_traffic_splits_are_checked(registered: Client) -> None:

@@ -171,16 +171,23 @@ def test_each_change_writes_its_audit_record_and_event(store: Store) -> None:
 
     events = store.events()
     assert [(e["type"], e["subject"]) for e in events] == [
+        ("workspace.created", "default"),
+        ("experiment.created", exp.id),
         ("run.started", run.id),
         ("run.finished", run.id),
         ("run.started", failed.id),
         ("run.failed", failed.id),
         ("run.deleted", run.id),
     ]
-    assert events[0]["payload"] == {"run_id": run.id, "experiment_id": exp.id}
-    assert events[1]["payload"]["status"] == "FINISHED"
-    assert events[3]["payload"]["failure"] == "boom"
-    assert events[4]["payload"] == {"run_id": run.id}
+    assert events[1]["payload"] == {
+        "experiment_id": exp.id,
+        "workspace": "default",
+        "name": "audited",
+    }
+    assert events[2]["payload"] == {"run_id": run.id, "experiment_id": exp.id}
+    assert events[3]["payload"]["status"] == "FINISHED"
+    assert events[5]["payload"]["failure"] == "boom"
+    assert events[6]["payload"] == {"run_id": run.id}
     ids = [e["event_id"] for e in events]
     assert len(set(ids)) == len(ids)
     assert all(str(uuid.UUID(i)) == i for i in ids)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from modelyard.errors import NotFound
+
 if TYPE_CHECKING:
     from modelyard.client.client import Client
 
 
 def open_client() -> Client:
+    # Loaded when the command runs: `modelyard --help` imports every command module.
     from modelyard.client.client import Client
 
     return Client()
@@ -16,7 +19,6 @@ def open_client() -> Client:
 
 def resolve_experiment_ids(client: Client, names_or_ids: list[str] | None) -> list[str]:
     """Experiment ids for names or ids given on the command line (all when none given)."""
-    from modelyard.errors import NotFound
 
     if not names_or_ids:
         return [e.id for e in client.list_experiments()]

@@ -17,6 +17,7 @@ from modelyard.cli.output import (
     print_table,
     user_errors,
 )
+from modelyard.errors import InvalidInput
 
 if TYPE_CHECKING:
     from modelyard.serving.models import Endpoint, Rollout
@@ -42,6 +43,7 @@ def _shares(split: dict[str, int]) -> str:
 
 
 def _show_endpoint(endpoint: Endpoint) -> None:
+    # Loaded when the command runs: `modelyard --help` imports every command module.
     from modelyard.config import get_settings
     from modelyard.serving.supervisor import read_status
 
@@ -177,6 +179,7 @@ def traffic(
     reason: ReasonOption = None,
 ) -> None:
     """Split an endpoint's traffic: `modelyard endpoint traffic churn blue=90 green=10`."""
+    # Loaded when the command runs: `modelyard --help` imports every command module.
     from modelyard.serving.models import parse_shares
 
     with user_errors():
@@ -205,6 +208,7 @@ def create_deployment(
     reason: ReasonOption = None,
 ) -> None:
     """Deploy a model version on an endpoint (an alias is pinned to its version now)."""
+    # Loaded when the command runs: `modelyard --help` imports every command module.
     from modelyard.serving.models import DeploymentConfig
 
     with user_errors():
@@ -290,7 +294,6 @@ def delete_deployment(
 
 def parse_duration_ms(text: str) -> int:
     """``60s``, ``5m``, ``250ms``, ``1h`` or plain seconds, in milliseconds."""
-    from modelyard.errors import InvalidInput
 
     match = _DURATION.match(text)
     if match is None:
@@ -316,7 +319,6 @@ def start_rollout(
     reason: ReasonOption = None,
 ) -> None:
     """Start moving traffic to a deployment step by step (the supervisor runs the steps)."""
-    from modelyard.errors import InvalidInput
 
     with user_errors():
         try:
@@ -389,6 +391,7 @@ def supervisor(
     """Run every endpoint of the store on this machine: routers, deployments, rollouts."""
     import logging
 
+    # Loaded when the command runs: `modelyard --help` imports every command module.
     from modelyard.serving.supervisor import Supervisor
 
     with user_errors():

@@ -16,6 +16,7 @@ from modelyard.cli.output import (
     print_table,
     user_errors,
 )
+from modelyard.errors import NotFound
 
 if TYPE_CHECKING:
     from modelyard.environments.models import Environment
@@ -52,8 +53,8 @@ def create(
     as_json: JsonOption = False,
 ) -> None:
     """Register an environment from a YAML spec (a new version only if its content changed)."""
+    # Loaded when the command runs: `modelyard --help` imports every command module.
     from modelyard.environments.spec import load_spec
-    from modelyard.errors import NotFound
 
     with user_errors():
         spec = load_spec(file)  # a bad file is an error before anything else happens
@@ -140,6 +141,7 @@ def capture(
 @app.command("materialize")
 def materialize(ref: RefArgument) -> None:
     """Build the environment's virtual environment with uv (once; then it is cached)."""
+    # Loaded when the command runs: `modelyard --help` imports every command module.
     from modelyard.environments.materialize import python_executable
 
     with user_errors():

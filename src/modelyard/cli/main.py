@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+import modelyard
 from modelyard.cli import (
     artifacts,
     endpoints,
@@ -52,8 +53,6 @@ app.command("score")(score.score)
 
 def _print_version(value: bool) -> None:
     if value:
-        import modelyard
-
         typer.echo(modelyard.__version__)
         raise typer.Exit()
 

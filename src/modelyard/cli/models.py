@@ -358,6 +358,7 @@ def verify(
     folder: Annotated[Path, typer.Argument(help="A folder written by `modelyard model package`.")],
 ) -> None:
     """Check a package against its manifest.json: exit 2 if a file is missing, extra or changed."""
+    # Loaded when the command runs: `modelyard --help` imports every command module.
     from modelyard.registry.packaging import MANIFEST, verify_package
 
     problems = verify_package(folder)

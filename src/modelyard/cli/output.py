@@ -11,6 +11,8 @@ from typing import Any, NoReturn, TypeVar
 
 import typer
 
+from modelyard.errors import ModelyardError
+
 T = TypeVar("T")
 
 EXIT_USER_ERROR = 2
@@ -43,7 +45,6 @@ def parse_pairs(pairs: list[str] | None, what: str) -> dict[str, str]:
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn a domain error into one line on stderr and exit code 2, without a traceback."""
-    from modelyard.errors import ModelyardError
 
     try:
         yield

@@ -113,7 +113,8 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
 ) -> None:
     """Run a pipeline; unchanged steps come from the cache."""
-    from modelyard.client.pipelines import run_pipeline
+    # Loaded when the command runs: `modelyard --help` imports every command module.
+    from modelyard.client.fluent import run_pipeline
     from modelyard.pipelines.loader import load_pipeline
     from modelyard.pipelines.runner import check_run
 

@@ -65,6 +65,7 @@ def _search(
     page_token: str | None,
     as_json: bool,
 ) -> None:
+    # Loaded when the command runs: `modelyard --help` imports every command module.
     from modelyard.tracking.filter import parse_filter, parse_order_by
 
     with user_errors():

@@ -155,6 +155,7 @@ def scheduler(
     import signal
     import threading
 
+    # Loaded when the command runs: `modelyard --help` imports every command module.
     from modelyard.pipelines.scheduler import Scheduler
 
     with user_errors():

@@ -118,6 +118,7 @@ def score(
     """Score a file in chunks (never whole in memory) and write the predictions in order."""
     from functools import partial
 
+    # Loaded when the command runs: `modelyard --help` imports every command module.
     from modelyard.serving.batch import score_file
 
     run = partial(

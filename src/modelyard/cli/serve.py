@@ -61,6 +61,7 @@ def serve(
     /metrics."""
     from functools import partial
 
+    # Loaded when the command runs: `modelyard --help` imports every command module.
     from modelyard.serving.server import serve_model
 
     run = partial(

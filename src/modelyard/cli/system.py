@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from modelyard.cli.output import command_group, print_json, print_mapping, user_errors
+from modelyard.errors import InvalidInput
 
 db_app = command_group("Manage the metadata database schema.")
 
@@ -20,6 +21,7 @@ def server(
     ] = False,
 ) -> None:
     """Serve the REST API (OpenAPI docs at /docs) on the configured store."""
+    # Loaded when the command runs: `modelyard --help` imports every command module.
     from modelyard.config import get_settings
     from modelyard.server.serve import serve
 
@@ -31,6 +33,7 @@ def config(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Print the effective settings (from MODELYARD_* environment variables)."""
+    # Loaded when the command runs: `modelyard --help` imports every command module.
     from modelyard.config import get_settings
 
     with user_errors():
@@ -50,6 +53,7 @@ def config(
         if settings.uri and "@" in settings.uri:
             from sqlalchemy.engine import make_url
 
+            # Loaded when the command runs: `modelyard --help` imports every command module.
             from modelyard.storage.db.database import normalize_db_url
 
             masked = make_url(normalize_db_url(settings.uri)).render_as_string(hide_password=True)
@@ -63,6 +67,7 @@ def config(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or upgrade the metadata schema of MODELYARD_URI to this version."""
+    # Loaded when the command runs: `modelyard --help` imports every command module.
     from modelyard.config import BackendKind, get_settings
     from modelyard.storage.db.database import Database
     from modelyard.storage.db.migrate import upgrade
@@ -70,8 +75,6 @@ def db_upgrade() -> None:
     with user_errors():
         settings = get_settings()
         if settings.backend == BackendKind.http:
-            from modelyard.errors import InvalidInput
-
             raise InvalidInput(
                 "`db upgrade` works on a database: point MODELYARD_URI at it, not at a server"
             )

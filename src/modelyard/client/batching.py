@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from modelyard.errors import BackendUnavailable
 from modelyard.tracking.models import Metric
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,6 @@ Send = Callable[[str, list[Metric]], None]
 
 def _is_refusal(exc: BaseException) -> bool:
     """True unless the store was unreachable: anything else would fail again on a retry."""
-    from modelyard.errors import BackendUnavailable
 
     return not isinstance(exc, BackendUnavailable)
 

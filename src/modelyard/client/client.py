@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelyard.client.connect import open_backend
 from modelyard.config import Settings, get_settings
 from modelyard.core.backend import Backend
 from modelyard.errors import InvalidInput, NotFound
@@ -23,6 +24,7 @@ from modelyard.tracking.models import (
     CreateRun,
     DatasetInput,
     DeleteRun,
+    EnsureExperiment,
     Experiment,
     FindExperiment,
     GetExperiment,
@@ -68,14 +70,13 @@ class Client:
             )
         self.settings = settings
         if backend is None:
-            from modelyard.client.connect import open_backend
-
             backend = open_backend(settings)
         self.backend = backend
 
     @cached_property
     def environments(self) -> EnvironmentsClient:
         """Environments: create from specs, look up, capture, materialize and export."""
+        # Each sub-client loads on first use, so `import modelyard` stays fast.
         from modelyard.client.environments import EnvironmentsClient
 
         return EnvironmentsClient(self.backend, self.settings)
@@ -83,6 +84,7 @@ class Client:
     @property
     def registry(self) -> RegistryClient:
         """Registered models, versions and aliases."""
+        # Each sub-client loads on first use, so `import modelyard` stays fast.
         from modelyard.client.registry import RegistryClient
 
         return RegistryClient(self.backend, self.settings)
@@ -90,6 +92,7 @@ class Client:
     @property
     def pipelines(self) -> PipelinesClient:
         """Pipeline definitions, runs and step runs."""
+        # Each sub-client loads on first use, so `import modelyard` stays fast.
         from modelyard.client.pipelines import PipelinesClient
 
         return PipelinesClient(self.backend)
@@ -97,6 +100,7 @@ class Client:
     @property
     def serving(self) -> ServingClient:
         """Endpoints, deployments, traffic splits and rollouts."""
+        # Each sub-client loads on first use, so `import modelyard` stays fast.
         from modelyard.client.serving import ServingClient
 
         return ServingClient(self.backend)
@@ -104,6 +108,7 @@ class Client:
     @property
     def schedules(self) -> SchedulesClient:
         """Pipeline schedules (cron) and one-off triggers."""
+        # Each sub-client loads on first use, so `import modelyard` stays fast.
         from modelyard.client.schedules import SchedulesClient
 
         return SchedulesClient(self.backend)
@@ -132,15 +137,13 @@ class Client:
         return self.backend.call(ops.find_experiment, request)
 
     def get_or_create_experiment(self, name: str, *, workspace: str | None = None) -> Experiment:
+        """The experiment ``name``, created if missing; concurrent callers get the same one."""
         try:
+            # A read first: it takes no write lock, and the experiment usually exists.
             return self.get_experiment_by_name(name, workspace=workspace)
         except NotFound:
-            from modelyard.errors import AlreadyExists
-
-            try:
-                return self.create_experiment(name, workspace=workspace)
-            except AlreadyExists:  # another process created it between our two calls
-                return self.get_experiment_by_name(name, workspace=workspace)
+            request = EnsureExperiment(name=name, workspace=workspace)
+            return self.backend.call(ops.ensure_experiment, request)
 
     def list_experiments(self, *, workspace: str | None = None) -> list[Experiment]:
         request = ListExperiments(workspace=workspace)

@@ -9,6 +9,7 @@ from modelyard.core.backend import Backend, open_local_backend
 def open_backend(settings: Settings) -> Backend:
     """The backend for these settings: local for database URIs, remote for http(s)."""
     if settings.backend == BackendKind.http:
+        # httpx and the remote backend load only for an http(s) backend.
         from modelyard.client.remote import RemoteBackend
 
         return RemoteBackend(

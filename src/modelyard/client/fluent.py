@@ -13,9 +13,9 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelyard.client.batching import MetricBuffer
 from modelyard.client.client import Client
@@ -30,6 +30,12 @@ from modelyard.tracking.models import (
     check_step,
     validate_key,
 )
+
+if TYPE_CHECKING:
+    from modelyard.pipelines.definition import PipelineDef
+    from modelyard.pipelines.dsl import Pipeline
+    from modelyard.pipelines.executors import Executor
+    from modelyard.pipelines.runner import PipelineRunResult, StepEvent
 
 DEFAULT_EXPERIMENT = "Default"
 
@@ -174,6 +180,7 @@ def start_run(
     workspace: str | None = None,
 ) -> ActiveRun:
     """Start a run and make it active; use it as a context manager to end it."""
+    # git is asked only when a run starts.
     from modelyard.client.source import capture_source
 
     session = _current()
@@ -282,11 +289,44 @@ def log_input(
     context: str | None = "training",
 ) -> None:
     """Record a dataset (DataFrame, array, or file/folder path) the active run read."""
+    # Hashing DataFrames and arrays (pandas, pyarrow) loads only when a dataset is logged.
     from modelyard.client.datasets import describe_dataset
 
     session = _current()
     dataset = describe_dataset(data, name=name, source=source, context=context)
     session.client.log_input(session.active_run_id(), dataset)
+
+
+def run_pipeline(
+    pipeline: Pipeline | PipelineDef,
+    params: Mapping[str, Any] | None = None,
+    *,
+    executor: str | Executor | None = "inline",
+    no_cache: bool = False,
+    on_event: Callable[[StepEvent], None] | None = None,
+    **param_values: Any,
+) -> PipelineRunResult:
+    """Run a pipeline on the backend MODELYARD_URI names and record it.
+
+    ``executor`` is ``inline`` (default), ``processes[:N]``, ``dask`` (a local cluster) or
+    ``dask://host:port``. Parameters come as a mapping or as keyword arguments.
+    """
+    # The runner (executors, materializers) loads only when a pipeline runs.
+    from modelyard.pipelines.runner import run_pipeline as run
+
+    session = _current()
+    settings = session.client.settings
+    return run(
+        pipeline,
+        backend=session.client.backend,
+        params={**(params or {}), **param_values},
+        executor=executor,
+        no_cache=no_cache,
+        staging_root=settings.home.resolve() / "staging",
+        env_cache=settings.resolved_env_cache,
+        workspace=settings.workspace,
+        on_event=on_event,
+    )
 
 
 def flush() -> None:

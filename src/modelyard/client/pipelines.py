@@ -1,16 +1,11 @@
-"""Running pipelines from Python: ``modelyard.run_pipeline(my_pipeline, n_rows=1000)``."""
+"""``PipelinesClient``: pipeline definitions, runs and step runs on any backend."""
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Mapping
-from typing import Any
 
 from modelyard.core.backend import Backend
 from modelyard.pipelines import operations as ops
-from modelyard.pipelines.definition import PipelineDef
-from modelyard.pipelines.dsl import Pipeline
-from modelyard.pipelines.executors import Executor
 from modelyard.pipelines.models import (
     GetPipeline,
     GetPipelineRun,
@@ -20,39 +15,6 @@ from modelyard.pipelines.models import (
     PipelineRunInfo,
     PipelineSummary,
 )
-from modelyard.pipelines.runner import PipelineRunResult, StepEvent
-from modelyard.pipelines.runner import run_pipeline as _run
-
-
-def run_pipeline(
-    pipeline: Pipeline | PipelineDef,
-    params: Mapping[str, Any] | None = None,
-    *,
-    executor: str | Executor | None = "inline",
-    no_cache: bool = False,
-    on_event: Callable[[StepEvent], None] | None = None,
-    **param_values: Any,
-) -> PipelineRunResult:
-    """Run a pipeline on the backend MODELYARD_URI names and record it.
-
-    ``executor`` is ``inline`` (default), ``processes[:N]``, ``dask`` (a local cluster) or
-    ``dask://host:port``. Parameters come as a mapping or as keyword arguments.
-    """
-    from modelyard.client.fluent import _current
-
-    session = _current()
-    settings = session.client.settings
-    return _run(
-        pipeline,
-        backend=session.client.backend,
-        params={**(params or {}), **param_values},
-        executor=executor,
-        no_cache=no_cache,
-        staging_root=settings.home.resolve() / "staging",
-        env_cache=settings.resolved_env_cache,
-        workspace=settings.workspace,
-        on_event=on_event,
-    )
 
 
 class PipelinesClient:

@@ -276,6 +276,7 @@ class RegistryClient:
         """Evaluate ``candidate`` (and ``baseline``) on the table ``data`` and check ``gates``
         such as ``"auc >= baseline + 0.01"``; the result is kept on the candidate version
         unless ``record`` is false."""
+        # Evaluation needs pandas and scikit-learn's metrics: loaded only to compare.
         from modelyard.registry.evaluation import compare, read_table
         from modelyard.registry.gates import Gate
 

@@ -20,13 +20,11 @@ from typing import Any
 
 import httpx
 
+from modelyard.core.http_api import API_PREFIX, REASON_HEADER, USER_HEADER
 from modelyard.core.operations import Operation, Req, Resp
 from modelyard.errors import BackendUnavailable, ModelyardError, error_from_dict
 from modelyard.storage.artifacts import BlobInfo
 
-API_PREFIX = "/api/v1"
-USER_HEADER = "X-Modelyard-User"
-REASON_HEADER = "X-Modelyard-Reason"
 _CHUNK = 1024 * 1024
 
 

@@ -12,6 +12,7 @@ from typing import Any, BinaryIO, Protocol
 
 from modelyard.config import BackendKind, Settings
 from modelyard.core.operations import Operation, OperationContext, Req, Resp
+from modelyard.core.permissions import AllowAll, PermissionCheck
 from modelyard.core.unit_of_work import Actor, Clock, system_clock_ms, unit_of_work
 from modelyard.storage.artifacts import BlobInfo, BlobStore
 from modelyard.storage.db.database import Database
@@ -55,11 +56,13 @@ class LocalBackend:
         actor: Actor,
         clock: Clock = system_clock_ms,
         auto_upgrade: bool = True,
+        permissions: PermissionCheck | None = None,
     ) -> None:
         self.db = db
         self.blobs = blobs
         self.actor = actor
         self.clock = clock
+        self.permissions: PermissionCheck = permissions or AllowAll()
         ensure_schema(db, auto_upgrade=auto_upgrade)
 
     def call(
@@ -71,8 +74,10 @@ class LocalBackend:
         actor: Actor | None = None,
     ) -> Resp:
         who = actor or self.actor
-        if op.writes:
-            with unit_of_work(self.db, who, reason=reason, clock=self.clock) as uow:
+        # The one place an operation's declared permission is checked, before it runs.
+        self.permissions.check(who, op.permission, op.name)
+        if op.policy is not None:
+            with unit_of_work(self.db, who, op.policy, reason=reason, clock=self.clock) as uow:
                 ctx = OperationContext(uow.conn, self.blobs, who, self.clock, uow)
                 return op.handler(ctx, request)
         with self.db.read() as conn:

@@ -16,20 +16,27 @@ Example::
     @ops.write("POST", "/experiments", permission="experiments:write",
                audit="experiment.created")
     def create_experiment(ctx: OperationContext, req: CreateExperiment) -> Experiment: ...
+
+What is declared is what runs: the unit of work records the declared ``audit`` action (a
+handler says which target changed and how, never under which name), the backend checks the
+declared ``permission`` before the handler runs, and a handler that runs another operation
+inside its transaction does it with ``ctx.call(op, request)`` so that operation's own
+declaration applies to its part.
 """
 
 from __future__ import annotations
 
 import re
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import Connection
 
-from modelyard.core.unit_of_work import Actor, Clock, UnitOfWork, system_clock_ms
+from modelyard.core.unit_of_work import ActionPolicy, Actor, Clock, UnitOfWork, system_clock_ms
 from modelyard.errors import InvalidInput
 from modelyard.storage.artifacts import BlobStore
 
@@ -114,6 +121,27 @@ class OperationContext:
             raise RuntimeError("a read operation tried to change state")
         return self.uow
 
+    def call(self, op: Operation[Req, Resp], request: Req) -> Resp:
+        """Run another operation inside this one's transaction, under its own declaration.
+
+        Its records carry its declared action. Its permission is not checked again: the
+        caller's operation was allowed, and it is the caller's declaration that says what
+        it may do on the user's behalf.
+        """
+        if op.policy is None:
+            return op.handler(self, request)
+        with self.acting_as(op):
+            return op.handler(self, request)
+
+    @contextmanager
+    def acting_as(self, op: Operation[Any, Any]) -> Iterator[None]:
+        """Record what the block changes under ``op``'s declared action (a part of this
+        operation that is another operation's work, such as creating a missing parent)."""
+        if op.policy is None:
+            raise RuntimeError(f"{op.name} is a read: it records nothing")
+        with self.work.acting(op.policy):
+            yield
+
 
 @dataclass(frozen=True)
 class Operation(Generic[Req, Resp]):
@@ -129,10 +157,18 @@ class Operation(Generic[Req, Resp]):
     idempotent: bool
     summary: str
     handler: Callable[[OperationContext, Req], Resp] = field(repr=False)
+    without_event: str | None = None
 
     @property
     def writes(self) -> bool:
         return self.audit is not None
+
+    @property
+    def policy(self) -> ActionPolicy | None:
+        """What a unit of work for this operation records; None for a read."""
+        if self.audit is None:
+            return None
+        return ActionPolicy(self.audit, self.without_event)
 
     @property
     def path_params(self) -> tuple[str, ...]:
@@ -171,9 +207,20 @@ class OperationSet:
         permission: str,
         audit: str,
         idempotent: bool = False,
+        without_event: str | None = None,
     ) -> Callable[[Callable[[OperationContext, Req], Resp]], Operation[Req, Resp]]:
-        """Declare a change: runs in a unit of work that records ``audit`` for it."""
-        return self._declare(method, path, permission, audit=audit, idempotent=idempotent)
+        """Declare a change: runs in a unit of work that records ``audit`` for it.
+
+        A change emits a lifecycle event unless ``without_event`` says why it has none.
+        """
+        return self._declare(
+            method,
+            path,
+            permission,
+            audit=audit,
+            idempotent=idempotent,
+            without_event=without_event,
+        )
 
     def _declare(
         self,
@@ -183,6 +230,7 @@ class OperationSet:
         *,
         audit: str | None,
         idempotent: bool,
+        without_event: str | None = None,
     ) -> Callable[[Callable[[OperationContext, Req], Resp]], Operation[Req, Resp]]:
         def decorate(fn: Callable[[OperationContext, Req], Resp]) -> Operation[Req, Resp]:
             hints = typing.get_type_hints(fn)
@@ -204,6 +252,7 @@ class OperationSet:
                 idempotent=idempotent or method in ("GET", "PUT"),
                 summary=(fn.__doc__ or fn.__name__).strip().splitlines()[0],
                 handler=fn,
+                without_event=without_event,
             )
             self.operations.append(op)
             return op

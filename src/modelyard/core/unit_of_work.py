@@ -4,6 +4,16 @@ Area code receives a ``UnitOfWork`` for every mutating operation, does its write
 ``uow.conn``, and says what it changed with ``record`` and what happened with ``emit``. The
 audit rows (hash-chained) and outbox rows are written in the same transaction just before
 it commits (DESIGN invariant 3).
+
+The audit action is not the handler's to choose: a unit of work is opened *for* a declared
+operation and every record it keeps carries that operation's declared action (DESIGN
+invariant 2). An operation that runs another one inside its transaction (a pipeline run
+creating its experiment) does so through ``acting``, so that part is recorded under the
+inner operation's own declared action.
+
+Every action that records a change also emits at least one lifecycle event, unless its
+operation declares why it emits none (``EventPolicy.without_event``): a change nobody can
+subscribe to is a bug that fails the transaction in tests, not a silent gap.
 """
 
 from __future__ import annotations
@@ -35,6 +45,22 @@ class Actor:
     name: str
 
 
+@dataclass(frozen=True, slots=True)
+class ActionPolicy:
+    """What a unit of work records for one declared operation.
+
+    ``action`` names every audit record the operation keeps; ``without_event`` is the
+    declared reason it emits no lifecycle event, or None when it must emit one.
+    """
+
+    action: str
+    without_event: str | None = None
+
+
+class MissingEvent(RuntimeError):
+    """An operation recorded a change but emitted no event and declared no reason (a bug)."""
+
+
 @dataclass(slots=True)
 class _Change:
     action: str
@@ -53,39 +79,75 @@ class _Event:
 
 @dataclass
 class UnitOfWork:
-    """One write transaction plus what it must record when it commits."""
+    """One write transaction for one declared operation, plus what it must record."""
 
     conn: Connection
     actor: Actor
     reason: str | None
+    policy: ActionPolicy
     clock: Clock = system_clock_ms
     _changes: list[_Change] = field(default_factory=list)
     _events: list[_Event] = field(default_factory=list)
+    _acting: list[ActionPolicy] = field(default_factory=list)
+    _silent_by_declaration: set[str] = field(default_factory=set)
+    _evented: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if self.policy.without_event is not None:
+            self._silent_by_declaration.add(self.policy.action)
 
     def now_ms(self) -> int:
         return self.clock()
 
+    @property
+    def action(self) -> str:
+        """The declared action that records made now carry."""
+        return (self._acting[-1] if self._acting else self.policy).action
+
+    @contextmanager
+    def acting(self, policy: ActionPolicy) -> Iterator[None]:
+        """Record under another declared operation's action while it runs inside this one."""
+        self._acting.append(policy)
+        if policy.without_event is not None:
+            self._silent_by_declaration.add(policy.action)
+        try:
+            yield
+        finally:
+            self._acting.pop()
+
     def record(
         self,
-        action: str,
         target_kind: str,
         target_id: str,
         *,
         before: dict[str, Any] | None = None,
         after: dict[str, Any] | None = None,
     ) -> None:
-        """Note a change for the audit log (written when the transaction commits)."""
-        self._changes.append(_Change(action, target_kind, target_id, before, after))
+        """Note a change for the audit log (written when the transaction commits), under the
+        declared action of the operation running now."""
+        self._changes.append(_Change(self.action, target_kind, target_id, before, after))
 
     def emit(self, event_type: str, subject: str, payload: dict[str, Any]) -> None:
         """Queue a lifecycle event in the outbox, committed with the change."""
         self._events.append(_Event(event_type, subject, payload))
+        self._evented.add(self.action)
 
     @property
     def recorded(self) -> bool:
         return bool(self._changes)
 
+    def _check_events(self) -> None:
+        silent = sorted(
+            {c.action for c in self._changes} - self._evented - self._silent_by_declaration
+        )
+        if silent:
+            raise MissingEvent(
+                f"{', '.join(silent)} recorded a change but emitted no event: emit one, or "
+                "declare why the operation has none (without_event=...)"
+            )
+
     def _write_records(self) -> None:
+        self._check_events()
         now = self.now_ms()
         if self._changes:
             # Lock the chain tip: concurrent PostgreSQL transactions queue here so the chain
@@ -139,10 +201,16 @@ class UnitOfWork:
 
 @contextmanager
 def unit_of_work(
-    db: Database, actor: Actor, *, reason: str | None = None, clock: Clock = system_clock_ms
+    db: Database,
+    actor: Actor,
+    policy: ActionPolicy,
+    *,
+    reason: str | None = None,
+    clock: Clock = system_clock_ms,
 ) -> Iterator[UnitOfWork]:
-    """Open a write transaction; on normal exit write audit + outbox rows, then commit."""
+    """Open a write transaction for one declared operation; on normal exit write its audit
+    and outbox rows, then commit."""
     with db.write() as conn:
-        uow = UnitOfWork(conn=conn, actor=actor, reason=reason, clock=clock)
+        uow = UnitOfWork(conn=conn, actor=actor, reason=reason, policy=policy, clock=clock)
         yield uow
         uow._write_records()

@@ -75,7 +75,7 @@ def register_environment(ctx: OperationContext, req: RegisterEnvironment) -> Env
         except IntegrityError:
             continue
         ref = f"{req.name}:{row['version']}"
-        ctx.work.record("environment.registered", "environment", ref, after=row)
+        ctx.work.record("environment", ref, after=row)
         ctx.work.emit(
             "environment.registered",
             ref,

@@ -28,6 +28,7 @@ def resolve_environments(
     wanted = {n.name: n.step.environment for n in definition.nodes if n.step.environment}
     if not wanted:
         return {}
+    # uv and virtual environments are needed only when a step names an environment.
     from modelyard.environments.materialize import materialize, python_executable
     from modelyard.environments.models import GetEnvironment
     from modelyard.environments.operations import get_environment

@@ -52,6 +52,7 @@ def load_pipeline(ref: str) -> PipelineDef:
     if path.suffix in (".yaml", ".yml"):
         if not path.is_file():
             raise InvalidInput(f"pipeline file '{path}' does not exist")
+        # PyYAML and the YAML step model load only for a YAML pipeline.
         from modelyard.pipelines.yaml_pipeline import load_yaml_pipeline
 
         return load_yaml_pipeline(path)

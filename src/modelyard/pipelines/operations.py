@@ -35,6 +35,7 @@ from modelyard.pipelines.models import (
     StepOutputInfo,
     StepRunInfo,
 )
+from modelyard.storage.db.inserts import insert_if_absent
 from modelyard.storage.db.tables import (
     lineage_edges,
     pipeline_definitions,
@@ -45,9 +46,8 @@ from modelyard.storage.db.tables import (
 )
 from modelyard.tracking import operations as tracking
 from modelyard.tracking.models import (
-    CreateExperiment,
     CreateRun,
-    FindExperiment,
+    EnsureExperiment,
     LogBatch,
     RunStatus,
     UpdateRun,
@@ -65,16 +65,12 @@ def experiment_name(pipeline: str) -> str:
 
 
 def _experiment_id(ctx: OperationContext, pipeline: str, workspace: str | None) -> str:
-    name = experiment_name(pipeline)
-    try:
-        return tracking.find_experiment.handler(
-            ctx, FindExperiment(name=name, workspace=workspace)
-        ).id
-    except NotFound:
-        request = CreateExperiment(
-            name=name, workspace=workspace, description=f"runs of pipeline {pipeline}"
-        )
-        return tracking.create_experiment.handler(ctx, request).id
+    request = EnsureExperiment(
+        name=experiment_name(pipeline),
+        workspace=workspace,
+        description=f"runs of pipeline {pipeline}",
+    )
+    return ctx.call(tracking.ensure_experiment, request).id
 
 
 def _params_as_strings(params: dict[str, Any]) -> dict[str, str]:
@@ -85,24 +81,20 @@ def _params_as_strings(params: dict[str, Any]) -> dict[str, str]:
 def start_pipeline_run(ctx: OperationContext, req: StartPipelineRun) -> PipelineRunRef:
     """Start a pipeline run: a run in the experiment ``pipeline/<name>``."""
     experiment_id = _experiment_id(ctx, req.pipeline, req.workspace)
-    known = ctx.conn.execute(
-        select(pipeline_definitions.c.hash).where(
-            pipeline_definitions.c.name == req.pipeline,
-            pipeline_definitions.c.hash == req.definition_hash,
-        )
-    ).first()
-    if known is None:
-        ctx.conn.execute(
-            insert(pipeline_definitions).values(
-                name=req.pipeline,
-                hash=req.definition_hash,
-                definition=req.definition,
-                source=req.source,
-                created_at=ctx.now_ms(),
-            )
-        )
-    run = tracking.create_run.handler(
-        ctx,
+    # Concurrent first runs of one definition: the (name, hash) key keeps one row.
+    insert_if_absent(
+        ctx.conn,
+        pipeline_definitions,
+        {
+            "name": req.pipeline,
+            "hash": req.definition_hash,
+            "definition": req.definition,
+            "source": req.source,
+            "created_at": ctx.now_ms(),
+        },
+    )
+    run = ctx.call(
+        tracking.create_run,
         CreateRun(
             experiment_id=experiment_id,
             name=f"{req.pipeline}-{ctx.now_ms()}",
@@ -110,9 +102,7 @@ def start_pipeline_run(ctx: OperationContext, req: StartPipelineRun) -> Pipeline
         ),
     )
     if req.params:
-        tracking.log_batch.handler(
-            ctx, LogBatch(run_id=run.id, params=_params_as_strings(req.params))
-        )
+        ctx.call(tracking.log_batch, LogBatch(run_id=run.id, params=_params_as_strings(req.params)))
     ctx.conn.execute(
         insert(pipeline_runs).values(
             run_id=run.id,
@@ -123,7 +113,6 @@ def start_pipeline_run(ctx: OperationContext, req: StartPipelineRun) -> Pipeline
         )
     )
     ctx.work.record(
-        "pipeline.run.started",
         "run",
         run.id,
         after={
@@ -305,7 +294,6 @@ def record_step_run(ctx: OperationContext, req: RecordStepRun) -> StepRunInfo:
     _lineage(ctx, run_id, req)
     _index_outputs(ctx, run_id, req)
     ctx.work.record(
-        "pipeline.step.recorded",
         "run",
         run_id,
         after={
@@ -315,17 +303,18 @@ def record_step_run(ctx: OperationContext, req: RecordStepRun) -> StepRunInfo:
             "cache_reason": req.cache_reason,
         },
     )
-    if req.status == "FAILED":
-        ctx.work.emit(
-            "step.failed",
-            run_id,
-            {
-                "run_id": run_id,
-                "pipeline_run_id": req.pipeline_run_id,
-                "step": req.node,
-                "error": req.error,
-            },
-        )
+    ctx.work.emit(
+        f"step.{req.status.lower()}",
+        run_id,
+        {
+            "run_id": run_id,
+            "pipeline_run_id": req.pipeline_run_id,
+            "step": req.node,
+            "cache_hit": req.cache_hit,
+            "cached_from": req.cached_from,
+            "error": req.error,
+        },
+    )
     return _step_info(row, req.node, req.error)
 
 
@@ -356,10 +345,10 @@ def finish_pipeline_run(ctx: OperationContext, req: FinishPipelineRun) -> Done:
     ).first()
     if row is None:
         raise NotFound.of("pipeline run", req.run_id)
-    tracking.update_run.handler(
-        ctx, UpdateRun(run_id=req.run_id, status=req.status, failure=req.failure)
+    ctx.call(
+        tracking.update_run, UpdateRun(run_id=req.run_id, status=req.status, failure=req.failure)
     )
-    ctx.work.record("pipeline.run.finished", "run", req.run_id, after={"status": req.status.value})
+    ctx.work.record("run", req.run_id, after={"status": req.status.value})
     event = "pipeline.completed" if req.status == RunStatus.FINISHED else "pipeline.failed"
     ctx.work.emit(
         event,

@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, select, update
 
 from modelyard.core.operations import Done, Model, OperationContext, OperationSet, Request
 from modelyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from modelyard.pipelines.executors import parse_executor_spec
+from modelyard.storage.db.inserts import insert_if_absent
 from modelyard.storage.db.tables import schedules
 
 ops = OperationSet("schedules")
@@ -158,18 +158,15 @@ def _row(ctx: OperationContext, name: str) -> Any:
     return row
 
 
-def _insert(ctx: OperationContext, row: dict[str, Any], action: str) -> ScheduleInfo:
-    try:
-        with ctx.conn.begin_nested():
-            ctx.conn.execute(insert(schedules).values(row))
-    except IntegrityError:
+def _insert(ctx: OperationContext, row: dict[str, Any], event: str) -> ScheduleInfo:
+    if not insert_if_absent(ctx.conn, schedules, row):
         raise AlreadyExists(
             f"schedule '{row['name']}' already exists: pick another name, or delete it first",
             details={"kind": "schedule", "id": row["name"]},
-        ) from None
-    ctx.work.record(action, "schedule", row["name"], after=row)
+        )
+    ctx.work.record("schedule", row["name"], after=row)
     ctx.work.emit(
-        action,
+        event,
         row["name"],
         {k: row[k] for k in ("name", "pipeline_ref", "cron", "executor", "next_run_at")},
     )
@@ -240,7 +237,6 @@ def set_schedule_enabled(ctx: OperationContext, req: SetScheduleEnabled) -> Sche
         values["next_run_at"] = now if cron == ONCE else next_occurrence(cron, now)
     ctx.conn.execute(update(schedules).where(schedules.c.name == req.name).values(values))
     ctx.work.record(
-        "schedule.updated",
         "schedule",
         req.name,
         before={"enabled": before["enabled"], "next_run_at": before["next_run_at"]},
@@ -255,7 +251,7 @@ def delete_schedule(ctx: OperationContext, req: DeleteSchedule) -> Done:
     """Delete a schedule; runs it already started are kept."""
     before = _row(ctx, req.name)
     ctx.conn.execute(delete(schedules).where(schedules.c.name == req.name))
-    ctx.work.record("schedule.deleted", "schedule", req.name, before=dict(before))
+    ctx.work.record("schedule", req.name, before=dict(before))
     ctx.work.emit("schedule.deleted", req.name, {"name": req.name})
     return Done()
 
@@ -291,7 +287,7 @@ def claim_due_schedule(ctx: OperationContext, req: ClaimDueSchedule) -> ClaimedS
         if claimed.rowcount != 1:
             continue
         due = int(row["next_run_at"])
-        ctx.work.record("schedule.fired", "schedule", row["name"], after={"due_at": due, **values})
+        ctx.work.record("schedule", row["name"], after={"due_at": due, **values})
         ctx.work.emit(
             "schedule.fired",
             row["name"],
@@ -312,13 +308,10 @@ def record_schedule_result(ctx: OperationContext, req: RecordScheduleResult) -> 
     before = _row(ctx, req.name)
     values = {"last_run_at": req.run_at, "last_run_id": req.run_id, "last_error": req.error}
     ctx.conn.execute(update(schedules).where(schedules.c.name == req.name).values(values))
-    ctx.work.record("schedule.run.recorded", "schedule", req.name, after=values)
-    if req.error is not None:
-        ctx.work.emit(
-            "schedule.failed",
-            req.name,
-            {"name": req.name, "run_id": req.run_id, "error": req.error[:2000]},
-        )
+    ctx.work.record("schedule", req.name, after=values)
+    outcome = "schedule.completed" if req.error is None else "schedule.failed"
+    error = None if req.error is None else req.error[:2000]
+    ctx.work.emit(outcome, req.name, {"name": req.name, "run_id": req.run_id, "error": error})
     return _info({**before, **values})
 
 

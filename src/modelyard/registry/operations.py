@@ -41,6 +41,7 @@ from modelyard.registry.models import (
     VersionStatus,
 )
 from modelyard.storage.artifacts.manifests import manifest_blobs, parse_manifest
+from modelyard.storage.db.inserts import insert_if_absent
 from modelyard.storage.db.tables import (
     alias_history,
     deployments,
@@ -133,7 +134,9 @@ def _version_row(ctx: OperationContext, name: str, version: int) -> Any:
     return row
 
 
-def _create_model_row(ctx: OperationContext, req: CreateModel) -> dict[str, Any]:
+def _insert_model(ctx: OperationContext, req: CreateModel) -> dict[str, Any] | None:
+    """Insert the model's row unless the name is taken (decided by the key, so concurrent
+    creators cannot both win): the row, or None when it already existed."""
     now = ctx.now_ms()
     row = {
         "name": req.name,
@@ -143,8 +146,9 @@ def _create_model_row(ctx: OperationContext, req: CreateModel) -> dict[str, Any]
         "updated_at": now,
         "created_by": ctx.actor.name,
     }
-    ctx.conn.execute(insert(registered_models).values(row))
-    ctx.work.record("model.created", "model", req.name, after=row)
+    if not insert_if_absent(ctx.conn, registered_models, row):
+        return None
+    ctx.work.record("model", req.name, after=row)
     ctx.work.emit("model.created", req.name, {"model": req.name})
     return row
 
@@ -152,12 +156,10 @@ def _create_model_row(ctx: OperationContext, req: CreateModel) -> dict[str, Any]
 @ops.write("POST", "/models", permission="models:write", audit="model.created")
 def create_model(ctx: OperationContext, req: CreateModel) -> RegisteredModel:
     """Create a registered model (versions are added by registering)."""
-    exists = ctx.conn.execute(
-        select(registered_models.c.name).where(registered_models.c.name == req.name)
-    ).first()
-    if exists is not None:
+    row = _insert_model(ctx, req)
+    if row is None:
         raise AlreadyExists(f"model '{req.name}' already exists", details={"id": req.name})
-    return _model(ctx, _create_model_row(ctx, req))
+    return _model(ctx, row)
 
 
 @ops.read("/models/{name}", permission="models:read")
@@ -200,10 +202,10 @@ def register_version(ctx: OperationContext, req: RegisterVersion) -> ModelVersio
             metrics = {k: v for k, v in run.metrics.items() if math.isfinite(v)}
         datasets = [d.model_dump(mode="json", by_alias=True) for d in run.inputs]
         environment = environment or run.environment_hash
-    try:
-        _model_row(ctx, req.model, lock=True)  # serialises version numbering per model
-    except NotFound:
-        _create_model_row(ctx, CreateModel(name=req.model))
+    # A first version creates its model, recorded as the declared model.created would be.
+    with ctx.acting_as(create_model):
+        _insert_model(ctx, CreateModel(name=req.model))
+    _model_row(ctx, req.model, lock=True)  # serialises version numbering per model
     version = 1 + (
         ctx.conn.execute(
             select(func.max(model_versions.c.version)).where(model_versions.c.model == req.model)
@@ -236,7 +238,7 @@ def register_version(ctx: OperationContext, req: RegisterVersion) -> ModelVersio
         .where(registered_models.c.name == req.model)
         .values(updated_at=now)
     )
-    ctx.work.record("model.version.registered", "model", f"{req.model}/{version}", after=row)
+    ctx.work.record("model", f"{req.model}/{version}", after=row)
     ctx.work.emit(
         "model.version.registered",
         f"{req.model}/{version}",
@@ -306,7 +308,6 @@ def set_alias(ctx: OperationContext, req: SetAlias) -> ModelVersion:
             )
         _record_alias(ctx, req.model, req.alias, req.version, previous)
         ctx.work.record(
-            "model.alias.set",
             "model",
             f"{req.model}@{req.alias}",
             before={"version": previous},
@@ -346,7 +347,6 @@ def delete_alias(ctx: OperationContext, req: DeleteAlias) -> Done:
     )
     _record_alias(ctx, req.model, req.alias, None, previous)
     ctx.work.record(
-        "model.alias.deleted",
         "model",
         f"{req.model}@{req.alias}",
         before={"version": previous},
@@ -425,7 +425,7 @@ def archive_version(ctx: OperationContext, req: ArchiveVersion) -> ModelVersion:
     return _version(_version_row(ctx, req.model, req.version), _aliases(ctx, req.model))
 
 
-def _set_status(ctx: OperationContext, row: Any, status: VersionStatus, action: str) -> None:
+def _set_status(ctx: OperationContext, row: Any, status: VersionStatus, event: str) -> None:
     """Change a version's status, with its audit record and event."""
     model, version = row["model"], row["version"]
     ctx.conn.execute(
@@ -435,9 +435,9 @@ def _set_status(ctx: OperationContext, row: Any, status: VersionStatus, action: 
     )
     target = f"{model}/{version}"
     ctx.work.record(
-        action, "model", target, before={"status": row["status"]}, after={"status": status.value}
+        "model", target, before={"status": row["status"]}, after={"status": status.value}
     )
-    ctx.work.emit(action, target, {"model": model, "version": version})
+    ctx.work.emit(event, target, {"model": model, "version": version})
 
 
 def _refuse_if_pointed_at(ctx: OperationContext, model: str, version: int, action: str) -> None:
@@ -519,7 +519,7 @@ def record_evaluation(ctx: OperationContext, req: RecordEvaluation) -> Evaluatio
     assert new_id is not None
     row["id"] = int(new_id[0])
     target = f"{req.model}/{req.version}"
-    ctx.work.record("model.version.evaluated", "model", target, after=row)
+    ctx.work.record("model", target, after=row)
     ctx.work.emit(
         "model.version.evaluated",
         target,

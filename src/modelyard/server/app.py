@@ -24,16 +24,28 @@ import modelyard
 from modelyard.config import Settings
 from modelyard.core.backend import LocalBackend
 from modelyard.core.body_limit import BodyLimit
+from modelyard.core.http_api import API_PREFIX
+from modelyard.core.operations import Operation
 from modelyard.environments.operations import OPERATIONS as ENVIRONMENT_OPERATIONS
 from modelyard.errors import InvalidInput, ModelyardError, NotFound
 from modelyard.pipelines.operations import OPERATIONS as PIPELINE_OPERATIONS
 from modelyard.pipelines.schedules import OPERATIONS as SCHEDULE_OPERATIONS
 from modelyard.registry.operations import OPERATIONS as REGISTRY_OPERATIONS
-from modelyard.server.routes import API_PREFIX, mount_operations
+from modelyard.server.routes import mount_operations
 from modelyard.serving.operations import OPERATIONS as SERVING_OPERATIONS
 from modelyard.tracking.operations import OPERATIONS as TRACKING_OPERATIONS
 
 log = logging.getLogger(__name__)
+
+# Every operation the REST server mounts, in the order its OpenAPI document lists them.
+ALL_OPERATIONS: tuple[Operation[Any, Any], ...] = (
+    *TRACKING_OPERATIONS,
+    *PIPELINE_OPERATIONS,
+    *REGISTRY_OPERATIONS,
+    *SCHEDULE_OPERATIONS,
+    *ENVIRONMENT_OPERATIONS,
+    *SERVING_OPERATIONS,
+)
 
 
 _BLOBS = API_PREFIX + "/blobs/"
@@ -144,12 +156,7 @@ def create_app(backend: LocalBackend, settings: Settings) -> FastAPI:
     def server_info() -> dict[str, Any]:
         return {"version": modelyard.__version__, "store": backend.db.dialect}
 
-    mount_operations(app, TRACKING_OPERATIONS, backend)
-    mount_operations(app, PIPELINE_OPERATIONS, backend)
-    mount_operations(app, REGISTRY_OPERATIONS, backend)
-    mount_operations(app, SCHEDULE_OPERATIONS, backend)
-    mount_operations(app, ENVIRONMENT_OPERATIONS, backend)
-    mount_operations(app, SERVING_OPERATIONS, backend)
+    mount_operations(app, ALL_OPERATIONS, backend)
     _mount_blobs(app, backend)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes, exempt=(_BLOBS,))
     return app

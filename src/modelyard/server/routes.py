@@ -15,13 +15,10 @@ from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from modelyard.core.backend import LocalBackend
+from modelyard.core.http_api import API_PREFIX, REASON_HEADER, USER_HEADER
 from modelyard.core.operations import Operation
 from modelyard.core.unit_of_work import Actor
 from modelyard.errors import InvalidInput
-
-API_PREFIX = "/api/v1"
-USER_HEADER = "x-modelyard-user"
-REASON_HEADER = "x-modelyard-reason"
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 

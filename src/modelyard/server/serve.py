@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from modelyard.config import Settings
+from fastapi import FastAPI
+
+from modelyard.config import BackendKind, Settings
+from modelyard.core.backend import open_local_backend
+from modelyard.errors import InvalidInput
+from modelyard.pipelines.scheduler import Scheduler
+from modelyard.server.app import create_app
 
 
-def build_app(settings: Settings):  # type: ignore[no-untyped-def]
+def build_app(settings: Settings) -> FastAPI:
     """The app on the local backend that ``settings`` names (never on another server)."""
-    from modelyard.config import BackendKind
-    from modelyard.core.backend import open_local_backend
-    from modelyard.errors import InvalidInput
-    from modelyard.server.app import create_app
-
     if settings.backend == BackendKind.http:
         raise InvalidInput(
             "the server needs a database, not another server: set MODELYARD_URI to "
@@ -35,17 +37,12 @@ def serve(
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 
-def _with_scheduler(app: Any, settings: Settings) -> None:
+def _with_scheduler(app: FastAPI, settings: Settings) -> None:
     """Run a ``Scheduler`` thread from the app's startup to its shutdown.
 
     In the lifespan rather than around ``uvicorn.run``: after its shutdown, uvicorn re-raises
     the SIGTERM it caught, which ends the process before code after ``run`` could stop it.
     """
-    from contextlib import asynccontextmanager
-
-    from modelyard.core.backend import open_local_backend
-    from modelyard.pipelines.scheduler import Scheduler
-
     inner = app.router.lifespan_context
 
     @asynccontextmanager

@@ -16,6 +16,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 
 from modelyard.core.operations import Model, Request
+from modelyard.errors import InvalidInput
 
 # DNS labels: an endpoint and a deployment become Kubernetes Services and Deployments.
 EndpointName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9\-]{0,62}$")]
@@ -233,7 +234,6 @@ class AdvanceRollout(Request):
 
 def parse_shares(items: list[str], what: str) -> dict[str, int]:
     """``["blue=90", "green=10"]`` as ``{"blue": 90, "green": 10}``."""
-    from modelyard.errors import InvalidInput
 
     shares: dict[str, int] = {}
     for item in items:

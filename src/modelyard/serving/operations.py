@@ -41,6 +41,7 @@ from modelyard.serving.models import (
     StartRollout,
     UpdateDeployment,
 )
+from modelyard.storage.db.inserts import insert_if_absent
 from modelyard.storage.db.tables import deployments, endpoints, rollouts
 
 ops = OperationSet("serving")
@@ -143,14 +144,11 @@ def _free_port(ctx: OperationContext) -> int:
 @ops.write("POST", "/endpoints", permission="serving:write", audit="endpoint.created")
 def create_endpoint(ctx: OperationContext, req: CreateEndpoint) -> Endpoint:
     """Create an endpoint: a stable address whose traffic is split between deployments."""
-    exists = ctx.conn.execute(select(endpoints.c.name).where(endpoints.c.name == req.name)).first()
-    if exists is not None:
-        raise AlreadyExists(f"endpoint '{req.name}' already exists", details={"id": req.name})
     if req.port is not None:
         owner = ctx.conn.execute(
             select(endpoints.c.name).where(endpoints.c.port == req.port)
         ).scalar()
-        if owner is not None:
+        if owner is not None and owner != req.name:
             raise Conflict(
                 f"port {req.port} belongs to endpoint '{owner}': pick another port",
                 details={"port": req.port, "endpoint": owner},
@@ -166,8 +164,10 @@ def create_endpoint(ctx: OperationContext, req: CreateEndpoint) -> Endpoint:
         "updated_at": now,
         "created_by": ctx.actor.name,
     }
-    ctx.conn.execute(insert(endpoints).values(row))
-    ctx.work.record("endpoint.created", "endpoint", req.name, after=row)
+    # The name key decides between concurrent creators (a second one gets 409, not a 500).
+    if not insert_if_absent(ctx.conn, endpoints, row):
+        raise AlreadyExists(f"endpoint '{req.name}' already exists", details={"id": req.name})
+    ctx.work.record("endpoint", req.name, after=row)
     ctx.work.emit("endpoint.created", req.name, {"endpoint": req.name, "port": row["port"]})
     return _endpoint(ctx, row)
 
@@ -200,7 +200,7 @@ def delete_endpoint(ctx: OperationContext, req: DeleteEndpoint) -> Done:
         _forget_deployment(ctx, deployment)
     ctx.conn.execute(delete(rollouts).where(rollouts.c.endpoint == req.name))
     ctx.conn.execute(delete(endpoints).where(endpoints.c.name == req.name))
-    ctx.work.record("endpoint.deleted", "endpoint", req.name, before=dict(row))
+    ctx.work.record("endpoint", req.name, before=dict(row))
     ctx.work.emit("endpoint.deleted", req.name, {"endpoint": req.name})
     return Done()
 
@@ -227,7 +227,7 @@ def _set_traffic(
         .where(endpoints.c.name == endpoint)
         .values(traffic=traffic, mirror=mirror, updated_at=ctx.now_ms())
     )
-    ctx.work.record("endpoint.traffic.changed", "endpoint", endpoint, before=old, after=new)
+    ctx.work.record("endpoint", endpoint, before=old, after=new)
     ctx.work.emit("endpoint.traffic.changed", endpoint, {"endpoint": endpoint, "why": why, **new})
 
 
@@ -271,7 +271,7 @@ def create_deployment(ctx: OperationContext, req: CreateDeployment) -> Deploymen
     }
     ctx.conn.execute(insert(deployments).values(row))
     ref = f"{req.endpoint}/{req.name}"
-    ctx.work.record("deployment.created", "deployment", ref, after=row)
+    ctx.work.record("deployment", ref, after=row)
     ctx.work.emit(
         "deployment.created",
         ref,
@@ -315,7 +315,6 @@ def update_deployment(ctx: OperationContext, req: UpdateDeployment) -> Deploymen
     )
     ref = f"{req.endpoint}/{req.name}"
     ctx.work.record(
-        "deployment.updated",
         "deployment",
         ref,
         before={k: row[k] for k in changed if k != "updated_at"},
@@ -351,7 +350,6 @@ def _forget_deployment(ctx: OperationContext, deployment: Deployment) -> None:
         )
     )
     ctx.work.record(
-        "deployment.deleted",
         "deployment",
         deployment.ref,
         before=deployment.model_dump(mode="json"),
@@ -442,7 +440,7 @@ def _save_rollout(ctx: OperationContext, rollout: Rollout, action: str) -> Rollo
     values = rollout.model_dump(mode="json", exclude={"id", "created_at", "created_by"})
     ctx.conn.execute(update(rollouts).where(rollouts.c.id == rollout.id).values(values))
     subject = f"{rollout.endpoint}/{rollout.id}"
-    ctx.work.record(f"rollout.{action}", "rollout", subject, after={"state": rollout.state})
+    ctx.work.record("rollout", subject, after={"state": rollout.state.value, "step": action})
     ctx.work.emit(
         f"rollout.{action}",
         subject,
@@ -507,7 +505,7 @@ def start_rollout(ctx: OperationContext, req: StartRollout) -> Rollout:
     rollout.history.append(RolloutEvent.model_validate(_event(ctx, "started", traffic)))
     ctx.conn.execute(insert(rollouts).values(rollout.model_dump(mode="json")))
     _set_traffic(ctx, req.endpoint, row, traffic, mirror, f"rollout {rollout.id} started")
-    ctx.work.record("rollout.started", "rollout", f"{req.endpoint}/{rollout.id}", after=None)
+    ctx.work.record("rollout", f"{req.endpoint}/{rollout.id}", after={"state": rollout.state.value})
     ctx.work.emit(
         "rollout.started",
         f"{req.endpoint}/{rollout.id}",
@@ -646,7 +644,7 @@ def _breach(rollout: Rollout, req: AdvanceRollout) -> str | None:
     "POST",
     "/endpoints/{endpoint}/rollout/advance",
     permission="serving:operate",
-    audit="rollout.step",
+    audit="rollout.advanced",
 )
 def advance_rollout(ctx: OperationContext, req: AdvanceRollout) -> Rollout:
     """One controller tick: roll back on a breached bound, else step once the interval is up.

@@ -180,6 +180,7 @@ def build_app(config: WorkerConfig) -> Starlette:
     several workers loads before it accepts connections, so a worker that replaces a dead
     one takes no request its siblings could have answered at once.
     """
+    # Batch scoring imports this module and never needs the HTTP app (Starlette).
     from modelyard.serving.app import create_app
 
     return create_app(

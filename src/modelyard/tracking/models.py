@@ -147,6 +147,15 @@ class Artifact(Model):
     created_at: int
 
 
+class Workspace(Model):
+    name: str
+    created_at: int
+
+
+class WorkspaceList(Model):
+    workspaces: list[Workspace]
+
+
 class Experiment(Model):
     id: str
     workspace: str
@@ -198,11 +207,29 @@ class ArtifactList(Model):
 # Requests -------------------------------------------------------------------------------
 
 
+WorkspaceName = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+]
+ExperimentName = Annotated[str, Field(min_length=1, max_length=250)]
+
+
+class EnsureWorkspace(Request):
+    name: WorkspaceName
+
+
+class ListWorkspaces(Request):
+    pass
+
+
 class CreateExperiment(Request):
-    name: Annotated[str, Field(min_length=1, max_length=250)]
-    workspace: str | None = None
+    name: ExperimentName
+    workspace: WorkspaceName | None = None
     description: str | None = None
     tags: dict[TagKey, TagValue] = Field(default_factory=dict)
+
+
+class EnsureExperiment(CreateExperiment):
+    """The experiment ``name``, created with these fields if it does not exist yet."""
 
 
 class GetExperiment(Request):
@@ -210,12 +237,12 @@ class GetExperiment(Request):
 
 
 class FindExperiment(Request):
-    name: Annotated[str, Field(min_length=1, max_length=250)]
-    workspace: str | None = None
+    name: ExperimentName
+    workspace: WorkspaceName | None = None
 
 
 class ListExperiments(Request):
-    workspace: str | None = None
+    workspace: WorkspaceName | None = None
 
 
 class CreateRun(Request):

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, insert, select, update
 from modelyard.core.operations import Done, OperationContext, OperationSet
 from modelyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from modelyard.storage.artifacts import normalize_artifact_path
+from modelyard.storage.db.inserts import dialect_insert, insert_if_absent
 from modelyard.storage.db.tables import (
     experiments,
     latest_metrics,
@@ -34,6 +35,8 @@ from modelyard.tracking.models import (
     CreateExperiment,
     CreateRun,
     DeleteRun,
+    EnsureExperiment,
+    EnsureWorkspace,
     Experiment,
     ExperimentList,
     FindExperiment,
@@ -42,6 +45,7 @@ from modelyard.tracking.models import (
     GetRun,
     ListArtifacts,
     ListExperiments,
+    ListWorkspaces,
     LogArtifact,
     LogBatch,
     LogInput,
@@ -52,6 +56,8 @@ from modelyard.tracking.models import (
     RunStatus,
     SearchRuns,
     UpdateRun,
+    Workspace,
+    WorkspaceList,
 )
 
 ops = OperationSet("tracking")
@@ -62,32 +68,47 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def _ensure_workspace(ctx: OperationContext, name: str) -> None:
-    exists = ctx.conn.execute(select(workspaces.c.name).where(workspaces.c.name == name)).first()
-    if exists is None:
-        ctx.conn.execute(insert(workspaces).values(name=name, created_at=ctx.now_ms()))
-        ctx.work.record("workspace.created", "workspace", name, after={"name": name})
+@ops.write(
+    "PUT",
+    "/workspaces/{name}",
+    permission="workspaces:write",
+    audit="workspace.created",
+    idempotent=True,
+)
+def ensure_workspace(ctx: OperationContext, req: EnsureWorkspace) -> Workspace:
+    """Create a workspace unless it exists (concurrent callers all get the one workspace)."""
+    row = {"name": req.name, "created_at": ctx.now_ms()}
+    if insert_if_absent(ctx.conn, workspaces, row):
+        ctx.work.record("workspace", req.name, after=row)
+        ctx.work.emit("workspace.created", req.name, {"workspace": req.name})
+        return Workspace.model_validate(row)
+    found = ctx.conn.execute(select(workspaces).where(workspaces.c.name == req.name)).mappings()
+    return Workspace.model_validate(dict(found.one()))
 
 
-@ops.write("POST", "/experiments", permission="experiments:write", audit="experiment.created")
-def create_experiment(ctx: OperationContext, req: CreateExperiment) -> Experiment:
-    """Create an experiment in a workspace; names are unique per workspace."""
+@ops.read("/workspaces", permission="workspaces:read")
+def list_workspaces(ctx: OperationContext, req: ListWorkspaces) -> WorkspaceList:
+    """Every workspace, by name."""
+    rows = ctx.conn.execute(select(workspaces).order_by(workspaces.c.name)).mappings()
+    return WorkspaceList(workspaces=[Workspace.model_validate(dict(r)) for r in rows])
+
+
+def _experiment_row(ctx: OperationContext, workspace: str, name: str) -> Any:
+    query = select(experiments).where(
+        experiments.c.workspace == workspace, experiments.c.name == name
+    )
+    return ctx.conn.execute(query).mappings().first()
+
+
+def _insert_experiment(
+    ctx: OperationContext, req: CreateExperiment | EnsureExperiment
+) -> tuple[dict[str, Any], bool]:
+    """The experiment's row, inserted unless one of that name exists: (row, inserted)."""
     workspace = req.workspace or DEFAULT_WORKSPACE
-    _ensure_workspace(ctx, workspace)
-    taken = ctx.conn.execute(
-        select(experiments.c.id).where(
-            experiments.c.workspace == workspace, experiments.c.name == req.name
-        )
-    ).first()
-    if taken is not None:
-        raise AlreadyExists(
-            f"experiment '{req.name}' already exists in workspace '{workspace}' (id {taken.id})",
-            details={"id": taken.id},
-        )
+    ctx.call(ensure_workspace, EnsureWorkspace(name=workspace))
     now = ctx.now_ms()
-    experiment_id = new_id()
     row: dict[str, Any] = {
-        "id": experiment_id,
+        "id": new_id(),
         "workspace": workspace,
         "name": req.name,
         "description": req.description,
@@ -96,8 +117,41 @@ def create_experiment(ctx: OperationContext, req: CreateExperiment) -> Experimen
         "created_at": now,
         "updated_at": now,
     }
-    ctx.conn.execute(insert(experiments).values(row))
-    ctx.work.record("experiment.created", "experiment", experiment_id, after=row)
+    # The (workspace, name) key decides between concurrent creators, on every backend.
+    if not insert_if_absent(ctx.conn, experiments, row):
+        return dict(_experiment_row(ctx, workspace, req.name)), False
+    ctx.work.record("experiment", row["id"], after=row)
+    ctx.work.emit(
+        "experiment.created",
+        row["id"],
+        {"experiment_id": row["id"], "workspace": workspace, "name": req.name},
+    )
+    return row, True
+
+
+@ops.write("POST", "/experiments", permission="experiments:write", audit="experiment.created")
+def create_experiment(ctx: OperationContext, req: CreateExperiment) -> Experiment:
+    """Create an experiment in a workspace; names are unique per workspace."""
+    row, inserted = _insert_experiment(ctx, req)
+    if not inserted:
+        raise AlreadyExists(
+            f"experiment '{req.name}' already exists in workspace '{row['workspace']}' "
+            f"(id {row['id']})",
+            details={"id": row["id"]},
+        )
+    return Experiment.model_validate(row)
+
+
+@ops.write(
+    "PUT",
+    "/experiments-by-name/{name}",
+    permission="experiments:write",
+    audit="experiment.created",
+    idempotent=True,
+)
+def ensure_experiment(ctx: OperationContext, req: EnsureExperiment) -> Experiment:
+    """Get an experiment by name, creating it if it does not exist (race-free)."""
+    row, _ = _insert_experiment(ctx, req)
     return Experiment.model_validate(row)
 
 
@@ -111,15 +165,7 @@ def get_experiment(ctx: OperationContext, req: GetExperiment) -> Experiment:
 def find_experiment(ctx: OperationContext, req: FindExperiment) -> Experiment:
     """Get an experiment by its name in a workspace."""
     workspace = req.workspace or DEFAULT_WORKSPACE
-    row = (
-        ctx.conn.execute(
-            select(experiments).where(
-                experiments.c.workspace == workspace, experiments.c.name == req.name
-            )
-        )
-        .mappings()
-        .first()
-    )
+    row = _experiment_row(ctx, workspace, req.name)
     if row is None:
         raise NotFound(
             f"experiment '{req.name}' does not exist in workspace '{workspace}'",
@@ -174,7 +220,7 @@ def create_run(ctx: OperationContext, req: CreateRun) -> Run:
             insert(run_tags),
             [{"run_id": run_id, "key": k, "value": v} for k, v in req.tags.items()],
         )
-    ctx.work.record("run.created", "run", run_id, after={**row, "tags": req.tags})
+    ctx.work.record("run", run_id, after={**row, "tags": req.tags})
     ctx.work.emit("run.started", run_id, {"run_id": run_id, "experiment_id": req.experiment_id})
     return records.load_run(ctx.conn, run_id)
 
@@ -230,7 +276,6 @@ def insert_run(
     if metrics:
         _write_metrics(ctx, run_id, metrics)
     ctx.work.record(
-        "run.created",
         "run",
         run_id,
         after={**row, "tags": tags or {}, "params": params or {}, "metrics": len(metrics or [])},
@@ -272,19 +317,13 @@ def update_run(ctx: OperationContext, req: UpdateRun) -> Run:
             changes[name] = value
     if changes:
         ctx.conn.execute(update(runs).where(runs.c.id == req.run_id).values(changes))
-        ctx.work.record(
-            "run.updated",
-            "run",
+        ctx.work.record("run", req.run_id, before={k: row[k] for k in changes}, after=changes)
+        ended = "status" in changes and req.status is not None and req.status.terminal
+        ctx.work.emit(
+            f"run.{req.status.value.lower()}" if ended and req.status else "run.updated",
             req.run_id,
-            before={k: row[k] for k in changes},
-            after=changes,
+            {"run_id": req.run_id, "experiment_id": row["experiment_id"], **changes},
         )
-        if "status" in changes and req.status is not None and req.status.terminal:
-            ctx.work.emit(
-                f"run.{req.status.value.lower()}",
-                req.run_id,
-                {"run_id": req.run_id, "experiment_id": row["experiment_id"], **changes},
-            )
     return records.load_run(ctx.conn, req.run_id)
 
 
@@ -294,7 +333,6 @@ def delete_run(ctx: OperationContext, req: DeleteRun) -> Done:
     row = records.get_run_row(ctx.conn, req.run_id)
     ctx.conn.execute(update(runs).where(runs.c.id == req.run_id).values(lifecycle="deleted"))
     ctx.work.record(
-        "run.deleted",
         "run",
         req.run_id,
         before={"lifecycle": row["lifecycle"]},
@@ -302,18 +340,6 @@ def delete_run(ctx: OperationContext, req: DeleteRun) -> Done:
     )
     ctx.work.emit("run.deleted", req.run_id, {"run_id": req.run_id})
     return Done()
-
-
-def _upsert(conn: Connection, table: Any) -> Any:
-    # The dialect modules load on first use: importing the PostgreSQL one costs ~30 ms
-    # that an embedded SQLite user should not pay.
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table)
 
 
 def _write_params(ctx: OperationContext, run_id: str, params: dict[str, str]) -> dict[str, str]:
@@ -342,7 +368,7 @@ def _write_params(ctx: OperationContext, run_id: str, params: dict[str, str]) ->
 
 
 def _write_tags(ctx: OperationContext, run_id: str, tags: dict[str, str]) -> None:
-    stmt = _upsert(ctx.conn, run_tags)
+    stmt = dialect_insert(ctx.conn, run_tags)
     ctx.conn.execute(
         stmt.on_conflict_do_update(
             index_elements=["run_id", "key"], set_={"value": stmt.excluded.value}
@@ -387,7 +413,7 @@ def _write_metrics(ctx: OperationContext, run_id: str, batch: list[Metric]) -> N
         if best is None or (row[4], row[5]) >= (best[4], best[5]):
             latest[m.key] = row
     _insert_metric_rows(ctx.conn, rows)
-    stmt = _upsert(ctx.conn, latest_metrics)
+    stmt = dialect_insert(ctx.conn, latest_metrics)
     current = latest_metrics.c
     newer = (stmt.excluded.step > current.step) | (
         (stmt.excluded.step == current.step) & (stmt.excluded.timestamp >= current.timestamp)
@@ -407,7 +433,14 @@ def _write_metrics(ctx: OperationContext, run_id: str, batch: list[Metric]) -> N
     )
 
 
-@ops.write("POST", "/runs/{run_id}/batch", permission="runs:write", audit="run.logged")
+@ops.write(
+    "POST",
+    "/runs/{run_id}/batch",
+    permission="runs:write",
+    audit="run.logged",
+    without_event="metrics, params and tags arrive thousands of times per run; the run's "
+    "own run.started and run.finished/failed/killed events announce it",
+)
 def log_batch(ctx: OperationContext, req: LogBatch) -> Done:
     """Log metrics, params and tags to a run in one transaction."""
     records.get_run_row(ctx.conn, req.run_id)
@@ -418,7 +451,6 @@ def log_batch(ctx: OperationContext, req: LogBatch) -> Done:
         _write_metrics(ctx, req.run_id, req.metrics)
     if new_params or req.tags or req.metrics:
         ctx.work.record(
-            "run.logged",
             "run",
             req.run_id,
             after={
@@ -479,14 +511,16 @@ def search_runs(ctx: OperationContext, req: SearchRuns) -> RunPage:
     permission="runs:write",
     audit="run.input.logged",
     idempotent=True,
+    without_event="a dataset read is part of a run in progress, announced by its run's "
+    "events; lineage is asked of the records",
 )
 def log_input(ctx: OperationContext, req: LogInput) -> Done:
     """Record a dataset a run read; the same dataset twice is recorded once."""
     records.get_run_row(ctx.conn, req.run_id)
     d = req.dataset
-    stmt = _upsert(ctx.conn, run_inputs).on_conflict_do_nothing()
-    result = ctx.conn.execute(
-        stmt,
+    inserted = insert_if_absent(
+        ctx.conn,
+        run_inputs,
         {
             "run_id": req.run_id,
             "name": d.name,
@@ -498,10 +532,8 @@ def log_input(ctx: OperationContext, req: LogInput) -> Done:
             "created_at": ctx.now_ms(),
         },
     )
-    if result.rowcount:
-        ctx.work.record(
-            "run.input.logged", "run", req.run_id, after=d.model_dump(mode="json", by_alias=True)
-        )
+    if inserted:
+        ctx.work.record("run", req.run_id, after=d.model_dump(mode="json", by_alias=True))
     return Done()
 
 
@@ -511,6 +543,7 @@ def log_input(ctx: OperationContext, req: LogInput) -> Done:
     permission="runs:write",
     audit="run.artifact.logged",
     idempotent=True,
+    without_event="an artifact is part of a run in progress, announced by its run's events",
 )
 def log_artifact(ctx: OperationContext, req: LogArtifact) -> Artifact:
     """Index an uploaded blob under a path of a run (the blob must already be stored)."""
@@ -538,7 +571,7 @@ def log_artifact(ctx: OperationContext, req: LogArtifact) -> Artifact:
     )
     if previous is not None and previous["sha256"] == req.sha256:
         return Artifact.model_validate(dict(previous))
-    stmt = _upsert(ctx.conn, run_artifacts)
+    stmt = dialect_insert(ctx.conn, run_artifacts)
     ctx.conn.execute(
         stmt.on_conflict_do_update(
             index_elements=["run_id", "path"],
@@ -547,7 +580,6 @@ def log_artifact(ctx: OperationContext, req: LogArtifact) -> Artifact:
         row,
     )
     ctx.work.record(
-        "run.artifact.logged",
         "run",
         req.run_id,
         before=None if previous is None else {"path": path, "sha256": previous["sha256"]},

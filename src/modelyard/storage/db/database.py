@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 
-from modelyard.errors import BackendUnavailable, InvalidInput
+from modelyard.errors import BackendUnavailable, Conflict, InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,12 @@ def normalize_db_url(uri: str) -> str:
     raise InvalidInput(
         f"'{uri}' is not a database URI: use sqlite:///path or postgresql://user@host/db"
     )
+
+
+def _constraint_name(exc: Exception) -> str | None:
+    """The violated constraint's name, when the driver says it (psycopg does)."""
+    diag = getattr(getattr(exc, "orig", None), "diag", None)
+    return getattr(diag, "constraint_name", None)
 
 
 class Database:
@@ -101,14 +107,23 @@ class Database:
     @contextmanager
     def _unavailable_on_operational_error(self) -> Iterator[None]:
         """A lost connection, a lock wait past the busy timeout: the store, not the request,
-        failed, and the same request may succeed later."""
-        from sqlalchemy.exc import OperationalError
+        failed, and the same request may succeed later. A key another writer took first is
+        a conflict with stored state (every get-or-create avoids it with ON CONFLICT; this
+        keeps a race we did not foresee a 409, not a 500)."""
+        from sqlalchemy.exc import IntegrityError, OperationalError
 
         try:
             yield
         except OperationalError as exc:
             raise BackendUnavailable(
                 f"the metadata database {self.safe_uri} failed: {exc.orig}; retry later"
+            ) from exc
+        except IntegrityError as exc:
+            log.warning("a write conflicted with stored state: %s", exc.orig)
+            raise Conflict(
+                "the change conflicts with one another writer made at the same time "
+                "(a key it needs is taken); read the current state and retry",
+                details={"constraint": _constraint_name(exc)},
             ) from exc
 
     @contextmanager
