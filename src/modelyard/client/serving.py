@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from modelyard.core.backend import Backend
 from modelyard.serving import operations as ops
+from modelyard.serving import rollouts
 from modelyard.serving.models import (
     AdvanceRollout,
     CreateDeployment,
@@ -136,22 +137,22 @@ class ServingClient:
             max_error_rate=max_error_rate,
             max_p99_ms=max_p99_ms,
         )
-        return self._backend.call(ops.start_rollout, request, reason=reason)
+        return self._backend.call(rollouts.start_rollout, request, reason=reason)
 
     def rollout(self, endpoint: str) -> Rollout:
-        return self._backend.call(ops.get_rollout, GetRollout(endpoint=endpoint))
+        return self._backend.call(rollouts.get_rollout, GetRollout(endpoint=endpoint))
 
     def pause_rollout(self, endpoint: str, *, reason: str | None = None) -> Rollout:
         request = RolloutCommand(endpoint=endpoint)
-        return self._backend.call(ops.pause_rollout, request, reason=reason)
+        return self._backend.call(rollouts.pause_rollout, request, reason=reason)
 
     def resume_rollout(self, endpoint: str, *, reason: str | None = None) -> Rollout:
         request = RolloutCommand(endpoint=endpoint)
-        return self._backend.call(ops.resume_rollout, request, reason=reason)
+        return self._backend.call(rollouts.resume_rollout, request, reason=reason)
 
     def abort_rollout(self, endpoint: str, *, reason: str | None = None) -> Rollout:
         request = RolloutCommand(endpoint=endpoint)
-        return self._backend.call(ops.abort_rollout, request, reason=reason)
+        return self._backend.call(rollouts.abort_rollout, request, reason=reason)
 
     def advance_rollout(
         self, endpoint: str, rollout_id: str, observed: Observation, *, min_requests: int = 20
@@ -160,4 +161,4 @@ class ServingClient:
         request = AdvanceRollout(
             endpoint=endpoint, rollout_id=rollout_id, observed=observed, min_requests=min_requests
         )
-        return self._backend.call(ops.advance_rollout, request)
+        return self._backend.call(rollouts.advance_rollout, request)

@@ -33,6 +33,7 @@ from modelyard.pipelines.schedules import OPERATIONS as SCHEDULE_OPERATIONS
 from modelyard.registry.operations import OPERATIONS as REGISTRY_OPERATIONS
 from modelyard.server.routes import mount_operations
 from modelyard.serving.operations import OPERATIONS as SERVING_OPERATIONS
+from modelyard.serving.rollouts import OPERATIONS as ROLLOUT_OPERATIONS
 from modelyard.tracking.operations import OPERATIONS as TRACKING_OPERATIONS
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ ALL_OPERATIONS: tuple[Operation[Any, Any], ...] = (
     *SCHEDULE_OPERATIONS,
     *ENVIRONMENT_OPERATIONS,
     *SERVING_OPERATIONS,
+    *ROLLOUT_OPERATIONS,
 )
 
 

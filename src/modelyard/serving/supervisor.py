@@ -35,6 +35,7 @@ from typing import Any
 from modelyard.config import Settings
 from modelyard.core.backend import Backend
 from modelyard.serving import operations as ops
+from modelyard.serving import rollouts
 from modelyard.serving.models import (
     AdvanceRollout,
     Deployment,
@@ -413,7 +414,7 @@ class Supervisor:
             observed=observed,
             min_requests=self.min_requests,
         )
-        after = await asyncio.to_thread(self.backend.call, ops.advance_rollout, request)
+        after = await asyncio.to_thread(self.backend.call, rollouts.advance_rollout, request)
         if after.history and after.history[-1] != rollout.history[-1]:
             # Apply the new split now rather than at the next poll.
             served.router.update(traffic=after.history[-1].traffic)
