@@ -32,9 +32,9 @@ from modelyard.tracking.models import (
 )
 
 if TYPE_CHECKING:
+    from modelyard.executors import Executor
     from modelyard.pipelines.definition import PipelineDef
     from modelyard.pipelines.dsl import Pipeline
-    from modelyard.pipelines.executors import Executor
     from modelyard.pipelines.runner import PipelineRunResult, StepEvent
 
 DEFAULT_EXPERIMENT = "Default"

@@ -17,13 +17,13 @@ from typing import Any, Literal
 
 from modelyard.core.backend import Backend
 from modelyard.errors import InvalidInput, ModelyardError
+from modelyard.executors import Executor, make_executor, parse_executor_spec
 from modelyard.pipelines import cache
 from modelyard.pipelines import operations as ops
 from modelyard.pipelines.artifacts import StepArtifacts
 from modelyard.pipelines.definition import ExternalInput, Node, PipelineDef, StepOutputRef
 from modelyard.pipelines.dsl import Pipeline
 from modelyard.pipelines.environments import StepEnvironment, resolve_environments
-from modelyard.pipelines.executors import Executor, make_executor, parse_executor_spec
 from modelyard.pipelines.models import (
     CacheLookup,
     FinishPipelineRun,
@@ -32,7 +32,7 @@ from modelyard.pipelines.models import (
     StepOutputInfo,
     StepRunInfo,
 )
-from modelyard.pipelines.worker import Result, Task
+from modelyard.pipelines.worker import Result, Task, execute, portable
 from modelyard.tracking.models import Metric, RunStatus
 
 log = logging.getLogger(__name__)
@@ -288,12 +288,12 @@ class _Run:
                 if self.try_cache(attempt):
                     continue
                 self.on_event(StepEvent(name, "running", attempt.reason))
-                running[self.executor.submit(attempt.task)] = attempt
+                running[self.submit(attempt.task)] = attempt
             now = time.monotonic()
             for due, attempt in [r for r in retry_at if r[0] <= now]:
                 retry_at.remove((due, attempt))
                 attempt.attempt += 1
-                running[self.executor.submit(attempt.task)] = attempt
+                running[self.submit(attempt.task)] = attempt
             if not running:
                 if retry_at:
                     time.sleep(max(0.0, min(t for t, _ in retry_at) - time.monotonic()))
@@ -312,6 +312,10 @@ class _Run:
                 except Exception as exc:  # a worker died, a cluster error: the step failed
                     self._failed(attempt, exc, retry_at, failed, pending)
         return RunStatus.FAILED if failed else RunStatus.FINISHED
+
+    def submit(self, task: Task) -> cf.Future[Result]:
+        # Another process gets the task without its function object (it imports the step).
+        return self.executor.submit(execute, task if self.executor.in_process else portable(task))
 
     def _finished(self) -> set[str]:
         return {n for n, s in self.steps.items() if s.status == "FINISHED"}

@@ -22,7 +22,7 @@ from sqlalchemy import delete, select, update
 
 from modelyard.core.operations import Done, Model, OperationContext, OperationSet, Request
 from modelyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound
-from modelyard.pipelines.executors import parse_executor_spec
+from modelyard.executors import parse_executor_spec
 from modelyard.storage.db.inserts import insert_if_absent
 from modelyard.storage.db.tables import schedules
 

@@ -24,10 +24,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import InvalidInput
-from modelyard.pipelines.executors import parse_executor_spec
+from modelyard.executors import Executor, make_executor, parse_executor_spec
 from modelyard.registry.flavors import describe
 from modelyard.registry.loading import LoadedModel
 from modelyard.registry.models import ModelVersion
@@ -40,7 +40,6 @@ log = logging.getLogger("modelyard.serving")
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 DEFAULT_CHUNK_ROWS = 50_000
-DEFAULT_PROCESSES = 2
 # Chunks in flight per worker: one being scored, one waiting, so no worker idles while
 # the reader or the writer catches up.
 IN_FLIGHT_PER_WORKER = 2
@@ -308,108 +307,6 @@ def score_chunk(job: ScoringJob, frame: pd.DataFrame, rows: tuple[int, int]) -> 
     return columns
 
 
-class _Pending(Protocol):
-    def result(self) -> dict[str, Any]: ...
-
-
-class _Runner(Protocol):
-    name: str
-    slots: int
-
-    def submit(self, frame: pd.DataFrame, rows: tuple[int, int]) -> _Pending: ...
-
-    def close(self) -> None: ...
-
-
-class _InlineRunner:
-    name = "inline"
-    slots = 1
-
-    def __init__(self, job: ScoringJob) -> None:
-        self.job = job
-
-    def submit(self, frame: pd.DataFrame, rows: tuple[int, int]) -> _Pending:
-        future: cf.Future[dict[str, Any]] = cf.Future()
-        future.set_result(score_chunk(self.job, frame, rows))
-        return future
-
-    def close(self) -> None:
-        forget_model(self.job)
-
-
-class _ProcessRunner:
-    def __init__(self, job: ScoringJob, workers: int) -> None:
-        import multiprocessing
-
-        self.job = job
-        self.name = f"processes:{workers}"
-        self.slots = workers * IN_FLIGHT_PER_WORKER
-        # No pool initializer loads the model: a failure there breaks the pool with no
-        # reason given, where a failure in the first chunk reaches the caller as itself.
-        # spawn: a clean interpreter per worker, safe whatever threads this process runs.
-        self._pool = cf.ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
-        )
-
-    def submit(self, frame: pd.DataFrame, rows: tuple[int, int]) -> _Pending:
-        return self._pool.submit(score_chunk, self.job, frame, rows)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-class _DaskRunner:
-    def __init__(self, job: ScoringJob, address: str | None) -> None:
-        try:
-            from distributed import Client, LocalCluster
-        except ImportError:
-            raise InvalidInput(
-                "the Dask executor needs Dask: pip install 'modelyard[dask]'"
-            ) from None
-        self.job = job
-        self._cluster: Any = None
-        if address:
-            self.name = f"dask://{address}"
-            try:
-                self._client: Any = Client(address, timeout="10s")  # type: ignore[no-untyped-call]
-            except OSError as exc:
-                raise InvalidInput(
-                    f"cannot reach the Dask scheduler at {address}: {exc}; check the "
-                    "address, or score on a local cluster with --executor dask",
-                    details={"executor": self.name},
-                ) from exc
-        else:
-            self.name = "dask"
-            self._cluster = LocalCluster(  # type: ignore[no-untyped-call]
-                n_workers=DEFAULT_PROCESSES,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                host="127.0.0.1",
-            )
-            self._client = Client(self._cluster)  # type: ignore[no-untyped-call]
-        threads = sum(self._client.nthreads().values())
-        self.slots = max(1, threads) * IN_FLIGHT_PER_WORKER
-
-    def submit(self, frame: pd.DataFrame, rows: tuple[int, int]) -> _Pending:
-        future: _Pending = self._client.submit(score_chunk, self.job, frame, rows, pure=False)
-        return future
-
-    def close(self) -> None:
-        self._client.close()
-        if self._cluster is not None:
-            self._cluster.close()
-
-
-def _runner(spec: str, job: ScoringJob) -> _Runner:
-    kind, argument = parse_executor_spec(spec)
-    if kind == "processes":
-        return _ProcessRunner(job, int(argument) if argument else DEFAULT_PROCESSES)
-    if kind == "dask":
-        return _DaskRunner(job, argument)
-    return _InlineRunner(job)
-
-
 def _feature_columns(
     config: WorkerConfig, available: list[str], id_column: str | None
 ) -> list[str]:
@@ -514,9 +411,9 @@ def _run(
     done = chunks = 0
     if on_progress is not None:
         on_progress(0, total)
-    runner = _runner(executor, job)
+    runner = make_executor(executor)
     log.info("scoring %s into %s on %s", source.path, writer.output, runner.name)
-    in_flight: deque[tuple[tuple[int, int], Any, _Pending]] = deque()
+    in_flight: deque[tuple[tuple[int, int], Any, cf.Future[dict[str, Any]]]] = deque()
 
     def write_oldest() -> None:
         nonlocal done, chunks
@@ -532,10 +429,11 @@ def _run(
         for chunk in source.chunks(list(dict.fromkeys(read)) if read else None):
             rows = (start, start + chunk.num_rows)
             frame = chunk.select(features).to_pandas()
-            in_flight.append((rows, chunk.select(kept_names), runner.submit(frame, rows)))
+            scored = runner.submit(score_chunk, job, frame, rows)
+            in_flight.append((rows, chunk.select(kept_names), scored))
             start = rows[1]
             # Bounded: the reader waits for the oldest chunk once every slot is taken.
-            if len(in_flight) >= runner.slots:
+            if len(in_flight) >= runner.slots * IN_FLIGHT_PER_WORKER:
                 write_oldest()
         while in_flight:
             write_oldest()
@@ -547,4 +445,11 @@ def _run(
         raise
     finally:
         runner.close()
+        _release(runner, job)
     return done, chunks, runner.name
+
+
+def _release(runner: Executor, job: ScoringJob) -> None:
+    """Drop the model a job loaded into this process (inline scoring keeps it here)."""
+    if runner.in_process:
+        forget_model(job)
