@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import json
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -104,6 +105,25 @@ class Settings(BaseSettings):
         if self.s3_endpoint_url and root.startswith("s3://"):
             return {"client_kwargs": {"endpoint_url": self.s3_endpoint_url}}
         return {}
+
+    def for_child_process(self) -> dict[str, str]:
+        """``MODELYARD_*`` variables that give a child process these settings, whatever
+        folder it runs in (relative paths are made absolute)."""
+        values: dict[str, Any] = self.model_dump(exclude_none=True)
+        values.update(
+            uri=self.resolved_uri,
+            artifact_root=self.resolved_artifact_root,
+            home=str(self.home.resolve()),
+            env_cache=str(self.resolved_env_cache),
+        )
+        return {
+            f"MODELYARD_{name.upper()}": value
+            if isinstance(value, str)
+            else json.dumps(value)
+            if isinstance(value, list | dict)
+            else str(value)
+            for name, value in values.items()
+        }
 
     @property
     def resolved_env_cache(self) -> Path:

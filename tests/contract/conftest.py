@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from modelyard.client.client import Client
-from modelyard.client.remote import RemoteBackend
 from modelyard.core.backend import LocalBackend, open_local_backend
+from modelyard.core.remote import RemoteBackend
 from tests.conftest import make_settings, reset_postgres, running_server
 
 BACKENDS = ["sqlite", "postgresql", "rest"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,32 @@ from modelyard.storage.db.tables import audit_records, outbox
 from tests.contract.conftest import Store
 
 MINUTE = 60_000
+
+PIPELINES = """
+import modelyard
+
+@modelyard.step
+def double(n: int = 1) -> int:
+    return n * 2
+
+@modelyard.pipeline
+def train(n: int = 1):
+    double(n=n)
+
+@modelyard.pipeline
+def tiny(n: int = 1):
+    double(n=n)
+"""
+
+
+@pytest.fixture(autouse=True)
+def registered(client: Client, tmp_path: Path) -> None:
+    """Schedules name registered pipelines: register ``train`` and ``tiny``."""
+    code = tmp_path / "flows"
+    code.mkdir()
+    (code / "pipes.py").write_text(PIPELINES)
+    client.pipelines.register(f"{code / 'pipes.py'}:train")
+    client.pipelines.register(f"{code / 'pipes.py'}:tiny")
 
 
 def now_ms() -> int:
@@ -37,14 +65,10 @@ def recorded(store: Store, action: str, event: str) -> tuple[list[Any], list[Any
 def test_create_computes_the_next_run_and_records_it(store: Store) -> None:
     before = now_ms()
     info = store.client.schedules.create(
-        "nightly", "pipelines.train:train", "0 3 * * *", params={"rows": 10}, executor="processes:2"
+        "nightly", "train", "0 3 * * *", params={"n": 10}, executor="processes:2"
     )
-    assert (info.name, info.pipeline_ref, info.cron) == (
-        "nightly",
-        "pipelines.train:train",
-        "0 3 * * *",
-    )
-    assert info.params == {"rows": 10}
+    assert (info.name, info.pipeline_ref, info.cron) == ("nightly", "train", "0 3 * * *")
+    assert info.params == {"n": 10}
     assert info.executor == "processes:2"
     assert info.enabled is True
     assert before <= info.created_at <= now_ms()
@@ -69,25 +93,42 @@ def test_bad_cron_name_executor_or_ref_is_refused(client: Client) -> None:
         "* * 32 * *",
     ]:
         with pytest.raises(InvalidInput) as err:
-            client.schedules.create("s", "p.py", bad)
+            client.schedules.create("s", "train", bad)
         assert f"'{bad}' is not a cron expression" in err.value.message
         assert "*/15 * * * *" in err.value.message
     assert client.schedules.list() == []
-    assert client.schedules.create("a", "p.py", "@hourly").cron == "@hourly"
-    assert client.schedules.create("b", "p.py", " */5  *  * * * ").cron == "*/5 * * * *"
+    assert client.schedules.create("a", "train", "@hourly").cron == "@hourly"
+    assert client.schedules.create("b", "train", " */5  *  * * * ").cron == "*/5 * * * *"
     with pytest.raises(InvalidInput, match="unknown executor 'threads'"):
-        client.schedules.create("s", "p.py", "@daily", executor="threads")
+        client.schedules.create("s", "train", "@daily", executor="threads")
     with pytest.raises(InvalidInput, match="name"):
-        client.schedules.create("a/b", "p.py", "@daily")
+        client.schedules.create("a/b", "train", "@daily")
     with pytest.raises(InvalidInput, match="pipeline_ref"):
         client.schedules.create("s", "", "@daily")
+    for never in ("0 0 30 2 *", "0 0 31 4,6,9,11 *"):
+        with pytest.raises(InvalidInput, match=re.escape(f"'{never}' never fires")):
+            client.schedules.create("s", "train", never)
+
+
+@pytest.mark.parametrize(
+    "ref", ["/any/path/evil.py", "evil.py:p", "os:system", "../train", "train:0", "train:x"]
+)
+def test_a_schedule_or_trigger_naming_code_instead_of_a_registered_pipeline_is_refused(
+    client: Client, ref: str
+) -> None:
+    create = ops.CreateSchedule(name="s", pipeline_ref=ref, cron="@daily")
+    with pytest.raises(InvalidInput, match="is not a registered pipeline"):
+        client.backend.call(ops.create_schedule, create)
+    with pytest.raises(InvalidInput, match="is not a registered pipeline"):
+        client.backend.call(ops.trigger_pipeline, ops.TriggerPipeline(pipeline_ref=ref))
+    assert client.schedules.list() == []
 
 
 def test_duplicates_and_unknown_names(client: Client) -> None:
-    client.schedules.create("nightly", "a.py", "@daily")
+    client.schedules.create("nightly", "train", "@daily")
     with pytest.raises(AlreadyExists, match="schedule 'nightly' already exists"):
-        client.schedules.create("nightly", "b.py", "@hourly")
-    assert client.schedules.get("nightly").pipeline_ref == "a.py"
+        client.schedules.create("nightly", "tiny:1", "@hourly")
+    assert client.schedules.get("nightly").pipeline_ref == "train"
     for call in (
         lambda: client.schedules.get("nope"),
         lambda: client.schedules.enable("nope"),
@@ -103,8 +144,8 @@ def test_duplicates_and_unknown_names(client: Client) -> None:
 
 def test_list_enable_disable_delete(store: Store) -> None:
     schedules = store.client.schedules
-    schedules.create("b", "p.py", "@daily")
-    schedules.create("a", "p.py", "@hourly", enabled=False)
+    schedules.create("b", "train", "@daily")
+    schedules.create("a", "train", "@hourly", enabled=False)
     assert [s.name for s in schedules.list()] == ["a", "b"]
     assert [s.name for s in schedules.list(enabled=False)] == ["a"]
     assert schedules.disable("b").enabled is False
@@ -125,12 +166,12 @@ def test_list_enable_disable_delete(store: Store) -> None:
 
 
 def test_trigger_stores_a_one_off_schedule_due_now(store: Store) -> None:
-    info = store.client.schedules.trigger("p.py:tiny", params={"n": 2}, executor="inline")
+    info = store.client.schedules.trigger("tiny", params={"n": 2}, executor="inline")
     assert info.name.startswith("trigger-")
     assert len(info.name) == len("trigger-") + 32
     assert (info.cron, info.enabled, info.params) == ("@once", True, {"n": 2})
     assert info.next_run_at <= now_ms()
-    assert store.client.schedules.trigger("p.py:tiny").name != info.name
+    assert store.client.schedules.trigger("tiny").name != info.name
     audits, events = recorded(store, "pipeline.triggered", "pipeline.triggered")
     assert len(audits) == 2
     assert len(events) == 2
@@ -138,7 +179,7 @@ def test_trigger_stores_a_one_off_schedule_due_now(store: Store) -> None:
 
 def test_a_due_schedule_is_claimed_once_and_advanced(store: Store) -> None:
     client = store.client
-    info = client.schedules.create("every-minute", "p.py", "* * * * *")
+    info = client.schedules.create("every-minute", "train", "* * * * *")
     due = info.next_run_at
     assert claim(client, due - 1).schedule is None
     first = claim(client, due + 5)
@@ -160,8 +201,8 @@ def test_a_due_schedule_is_claimed_once_and_advanced(store: Store) -> None:
 
 
 def test_once_disables_itself_disabled_never_fires_oldest_first(client: Client) -> None:
-    trigger = client.schedules.trigger("p.py")
-    client.schedules.create("off", "p.py", "* * * * *", enabled=False)
+    trigger = client.schedules.trigger("train")
+    client.schedules.create("off", "train", "* * * * *", enabled=False)
     later = now_ms() + 5 * MINUTE
     claimed = claim(client, later)
     assert claimed.schedule is not None
@@ -170,19 +211,21 @@ def test_once_disables_itself_disabled_never_fires_oldest_first(client: Client) 
     assert claim(client, later).schedule is None
     assert client.schedules.get(trigger.name).enabled is False
     # Several due: the oldest occurrence first.
-    client.schedules.create("hourly", "p.py", "@hourly")
-    client.schedules.create("minutely", "p.py", "* * * * *")
-    client.schedules.trigger("p.py")
+    hourly = client.schedules.create("hourly", "train", "@hourly")
+    minutely = client.schedules.create("minutely", "train", "* * * * *")
+    client.schedules.trigger("train")
     later = now_ms() + 2 * 3600_000
     names = []
     while (claimed := claim(client, later)).schedule is not None:
         names.append(claimed.schedule.name)
     assert names[0].startswith("trigger-")
-    assert names[1:] == ["minutely", "hourly"]
+    # At a full hour both are due at the same minute: then the name decides.
+    by_due = sorted([hourly, minutely], key=lambda s: (s.next_run_at, s.name))
+    assert names[1:] == [s.name for s in by_due]
 
 
 def test_concurrent_claims_fire_an_occurrence_once(client: Client) -> None:
-    info = client.schedules.create("race", "p.py", "* * * * *")
+    info = client.schedules.create("race", "train", "* * * * *")
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda _: claim(client, info.next_run_at), range(8)))
     assert sum(a.schedule is not None for a in answers) == 1
@@ -190,7 +233,7 @@ def test_concurrent_claims_fire_an_occurrence_once(client: Client) -> None:
 
 def test_record_a_result_keeps_the_last_run(store: Store) -> None:
     client = store.client
-    client.schedules.create("nightly", "p.py", "@daily")
+    client.schedules.create("nightly", "train", "@daily")
     ok = RecordScheduleResult(name="nightly", run_at=1000, run_id="r1")
     info = client.backend.call(ops.record_schedule_result, ok)
     assert (info.last_run_at, info.last_run_id, info.last_error) == (1000, "r1", None)

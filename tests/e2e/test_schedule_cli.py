@@ -35,26 +35,38 @@ def _cli(tmp_path: Path) -> Cli:
 
 def test_create_list_trigger_and_fire(tmp_path: Path) -> None:
     cli = _cli(tmp_path)
-    cli("schedule", "create", "yearly", "pipes.py:tiny", "--cron", "0 0 1 1 *", "-p", "n=3")
-    lines = cli("schedule", "create", "bad", "pipes.py:tiny", "--cron", "61 * * * *", expect=2)
+    registered = cli("pipeline", "register", "pipes.py:tiny").stdout
+    assert registered.startswith("registered pipeline tiny:1 (snapshot ")
+    assert "entry pipes.py:tiny" in registered
+    again = cli("pipeline", "register", "pipes.py:tiny").stdout
+    assert again.startswith("registered pipeline tiny:1 ")  # unchanged code: the same version
+    [version] = cli("pipeline", "versions", "tiny", "--json").json()
+    assert (version["version"], version["entry"]) == (1, "pipes.py:tiny")
+    cli("schedule", "create", "yearly", "tiny", "--cron", "0 0 1 1 *", "-p", "n=3")
+    lines = cli("schedule", "create", "bad", "tiny", "--cron", "61 * * * *", expect=2)
     assert "'61 * * * *' is not a cron expression" in lines.assert_user_error()[0]
+    never = cli("schedule", "create", "bad", "tiny", "--cron", "0 0 30 2 *", expect=2)
+    assert "never fires" in never.assert_user_error()[0]
+    unknown = cli("schedule", "create", "bad", "ghost", "--cron", "@daily", expect=2)
+    assert "no pipeline 'ghost' is registered" in unknown.assert_user_error()[0]
     [yearly] = cli("schedule", "list", "--json").json()
-    assert yearly["pipeline_ref"] == f"{tmp_path / 'pipes.py'}:tiny"  # made absolute
+    assert yearly["pipeline_ref"] == "tiny"  # follows the latest registered version
     assert (yearly["cron"], yearly["params"], yearly["enabled"]) == ("0 0 1 1 *", {"n": 3}, True)
 
+    # Code given as a file is registered first, and the trigger pinned to that version.
     said = cli("schedule", "trigger", "pipes.py:tiny", "-p", "n=2").stdout
     name = said.split()[1].rstrip(":")
     assert name.startswith("trigger-")
-    gone = cli("schedule", "trigger", "gone.py:tiny").stdout.split()[1].rstrip(":")
-    fired = cli("scheduler", "--once", expect=1).stdout.splitlines()  # 1: one firing failed
-    assert len(fired) == 2  # the yearly schedule is not due
-    ok = next(line for line in fired if f" {name}: " in line)
-    assert ok.endswith(" FINISHED")
-    assert f" {gone}: ERROR (pipeline file 'gone.py' does not exist)" in "\n".join(fired)
+    assert cli("schedule", "show", name, "--json").json()["pipeline_ref"] == "tiny:1"
+    gone = cli("schedule", "trigger", "gone.py:tiny", expect=2).assert_user_error()
+    assert gone[0] == "error: pipeline file 'gone.py' does not exist"
+    fired = cli("scheduler", "--once").stdout.splitlines()
+    assert len(fired) == 1  # the yearly schedule is not due
+    assert f" {name} (tiny:1): pipeline run " in fired[0]
+    assert fired[0].endswith(" FINISHED")
     done = {s["name"]: s for s in cli("schedule", "list", "--json").json()}
     assert (done[name]["enabled"], done[name]["last_error"]) == (False, None)
-    assert f"pipeline run {done[name]['last_run_id']} FINISHED" in ok
-    assert done[gone]["last_error"] == "pipeline file 'gone.py' does not exist"
+    assert f"pipeline run {done[name]['last_run_id']} FINISHED" in fired[0]
     assert done["yearly"]["last_run_id"] is None
 
     assert "disabled" in cli("schedule", "disable", "yearly").stdout

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 
 import modelyard
-from modelyard.client.remote import RemoteBackend
 from modelyard.core.backend import LocalBackend, open_local_backend
+from modelyard.core.remote import RemoteBackend
 from modelyard.pipelines import manifests
 from modelyard.pipelines.runner import PipelineRunResult, StepEvent, run_pipeline
 from modelyard.storage.db.tables import lineage_edges, outbox

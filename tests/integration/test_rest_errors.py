@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import func, select
 
 from modelyard.client.client import Client
-from modelyard.client.remote import RemoteBackend
 from modelyard.core.backend import LocalBackend
+from modelyard.core.remote import RemoteBackend
 from modelyard.errors import (
     AlreadyExists,
     BackendUnavailable,

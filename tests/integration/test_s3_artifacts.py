@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from modelyard.client.client import Client
-from modelyard.client.remote import RemoteBackend
 from modelyard.core.backend import open_local_backend
+from modelyard.core.remote import RemoteBackend
 from tests.conftest import make_settings, running_server
 
 pytestmark = pytest.mark.slow

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from modelyard.client.client import Client
-from modelyard.client.remote import RemoteBackend
 from modelyard.config import Settings
 from modelyard.core.backend import LocalBackend, open_local_backend
+from modelyard.core.remote import RemoteBackend
+from modelyard.errors import InvalidInput, NotFound
 from modelyard.pipelines.scheduler import Firing, Scheduler
 from modelyard.tracking.models import RunStatus
 from tests.conftest import make_settings, running_server
@@ -113,8 +114,6 @@ def test_failures_are_recorded_and_the_loop_goes_on(
     settings: Settings, backend: LocalBackend, pipelines: Path
 ) -> None:
     client = Client(settings=settings, backend=backend)
-    client.schedules.create("a-missing", str(pipelines.parent / "gone.py"), "* * * * *")
-    client.schedules.create("b-unknown", f"{pipelines}:nope", "* * * * *")
     client.schedules.create("c-failing", f"{pipelines}:broken", "* * * * *")
     client.schedules.create("d-fine", f"{pipelines}:tiny", "* * * * *")
     client.schedules.create("e-bad-param", f"{pipelines}:tiny", "* * * * *", params={"x": 1})
@@ -122,21 +121,74 @@ def test_failures_are_recorded_and_the_loop_goes_on(
     clock.advance(MINUTE)
     firings = {f.schedule: f for f in Scheduler(backend, settings=settings, clock=clock).run_once()}
     assert {k: f.status for k, f in firings.items()} == {
-        "a-missing": "ERROR",
-        "b-unknown": "ERROR",
         "c-failing": "FAILED",
         "d-fine": "FINISHED",
         "e-bad-param": "ERROR",
     }
     errors = {s.name: s.last_error or "" for s in client.schedules.list()}
-    assert "gone.py' does not exist" in errors["a-missing"]
-    assert "has no pipeline 'nope'; it has: broken, tiny" in errors["b-unknown"]
     assert "failed steps: explode" in errors["c-failing"]
     assert errors["d-fine"] == ""
     assert "pipeline 'tiny' has no parameter 'x'" in errors["e-bad-param"]
     failed_run = client.pipelines.get_run(firings["c-failing"].run_id or "")
     assert failed_run.status == RunStatus.FAILED
     assert "cannot take 1" in (failed_run.steps[0].error or "")
+
+
+def test_what_cannot_run_is_refused_when_the_schedule_is_made(
+    settings: Settings, backend: LocalBackend, pipelines: Path
+) -> None:
+    client = Client(settings=settings, backend=backend)
+    with pytest.raises(InvalidInput, match=r"gone\.py' does not exist"):
+        client.schedules.create("a-missing", str(pipelines.parent / "gone.py"), "* * * * *")
+    with pytest.raises(InvalidInput, match="has no pipeline 'nope'; it has: broken, tiny"):
+        client.schedules.create("b-unknown", f"{pipelines}:nope", "* * * * *")
+    with pytest.raises(NotFound, match="no pipeline 'ghost' is registered"):
+        client.schedules.create("c-ghost", "ghost", "* * * * *")
+    client.pipelines.register(f"{pipelines}:tiny")
+    with pytest.raises(NotFound, match="pipeline 'tiny' has no registered version 7"):
+        client.schedules.create("d-seven", "tiny:7", "* * * * *")
+    assert client.schedules.list() == []
+
+
+def test_a_schedule_runs_the_registered_snapshot_not_the_file_as_it_is_now(
+    settings: Settings, backend: LocalBackend, pipelines: Path
+) -> None:
+    client = Client(settings=settings, backend=backend)
+    first = client.pipelines.register(f"{pipelines}:tiny")
+    assert (first.name, first.version, first.entry) == ("tiny", 1, "pipes.py:tiny")
+    assert client.pipelines.register(f"{pipelines}:tiny") == first  # unchanged: the same
+    client.schedules.create("pinned", "tiny:1", "* * * * *", params={"n": 3})
+    # The file changes after registration; version 1 keeps the code it was registered with.
+    pipelines.write_text(PIPELINES.replace("return n * 2", "return n * 1000"))
+    clock = FakeClock()
+    clock.advance(MINUTE)
+    [firing] = Scheduler(backend, settings=settings, clock=clock).run_once()
+    assert (firing.status, firing.version) == ("FINISHED", "tiny:1")
+    run = client.pipelines.get_run(firing.run_id or "")
+    output = run.steps[0].outputs["output"]
+    assert _json_output(backend, output.manifest) == 6
+    assert client.get_run(run.run_id).tags["modelyard.pipeline.version"] == "tiny:1"
+    # Registering the changed file makes version 2; an unpinned schedule follows the latest.
+    second = client.pipelines.register(f"{pipelines}:tiny")
+    assert second.version == 2
+    assert [v.version for v in client.pipelines.versions("tiny")] == [2, 1]
+    client.schedules.create("latest", "tiny", "* * * * *", params={"n": 3})
+    clock.advance(MINUTE)
+    fired = {f.schedule: f for f in Scheduler(backend, settings=settings, clock=clock).run_once()}
+    assert fired["latest"].version == "tiny:2"
+    latest_run = client.pipelines.get_run(fired["latest"].run_id or "")
+    assert _json_output(backend, latest_run.steps[0].outputs["output"].manifest) == 3000
+    assert fired["pinned"].version == "tiny:1"
+
+
+def _json_output(backend: LocalBackend, manifest_sha: str) -> object:
+    import json
+
+    from modelyard.storage.artifacts.manifests import parse_manifest
+
+    manifest = parse_manifest(backend.blobs.read_bytes(manifest_sha))
+    [entry] = manifest["files"].values()
+    return json.loads(backend.blobs.read_bytes(entry["sha256"]))
 
 
 def test_run_forever_fires_a_trigger_and_stops(
@@ -176,3 +228,35 @@ def test_a_trigger_sent_over_rest_runs_on_the_servers_scheduler(
             assert (remote_firing.schedule, remote_firing.status) == (again.name, "FINISHED")
         finally:
             remote.close()
+
+
+def test_a_server_never_runs_a_path_or_module_named_in_a_request(
+    settings: Settings, tmp_path: Path
+) -> None:
+    import httpx
+
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.py"
+    evil.write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n"
+        "import modelyard\n\n@modelyard.step\ndef s() -> int:\n    return 1\n\n"
+        "@modelyard.pipeline\ndef p():\n    s()\n"
+    )
+    with running_server(settings) as (server, server_backend):
+        api = f"{server.url}/api/v1"
+        refs = [str(evil), f"{evil}:p", "evil:p", "os:system", "../evil.py", "p:0", ""]
+        for ref in refs:
+            answer = httpx.post(f"{api}/pipelines/trigger", json={"pipeline_ref": ref})
+            assert answer.status_code == 400, (ref, answer.text)
+            assert answer.json()["error"]["code"] == "invalid_input"
+            created = httpx.post(
+                f"{api}/schedules",
+                json={"name": "evil", "pipeline_ref": ref, "cron": "* * * * *"},
+            )
+            assert created.status_code == 400, (ref, created.text)
+        refused = httpx.post(f"{api}/pipelines/trigger", json={"pipeline_ref": str(evil)})
+        assert "is not a registered pipeline" in refused.json()["error"]["message"]
+        unknown = httpx.post(f"{api}/pipelines/trigger", json={"pipeline_ref": "p"})
+        assert unknown.status_code == 404
+        assert Scheduler(server_backend, settings=settings).run_once() == []
+    assert not marker.exists()

@@ -160,3 +160,25 @@ def test_upgrade_from_the_previous_schema_keeps_data(
     db.dispose()
     if backend == "postgresql":
         reset_postgres(url)
+
+
+def test_schedules_that_named_files_are_disabled_by_the_upgrade_not_deleted(
+    tmp_path: Path,
+) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    assert upgrade(db, "0004") == (None, "0004")
+    with db.write() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO schedules (name, pipeline_ref, params, cron, executor, enabled,"
+                " next_run_at, created_at) VALUES ('nightly', '/srv/flows/train.py:train',"
+                " '{}', '0 3 * * *', 'inline', 1, 1, 1)"
+            )
+        )
+    assert upgrade(db) == ("0004", HEAD_REVISION)
+    with db.read() as conn:
+        row = conn.execute(text("SELECT * FROM schedules")).mappings().one()
+    assert (row["name"], row["pipeline_ref"]) == ("nightly", "/srv/flows/train.py:train")
+    assert not row["enabled"]
+    assert "modelyard pipeline register FILE" in row["last_error"]
+    db.dispose()

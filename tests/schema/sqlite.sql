@@ -227,6 +227,20 @@ CREATE TABLE pipeline_runs (
 	CONSTRAINT fk_pipeline_runs_run_id_runs FOREIGN KEY(run_id) REFERENCES runs (id)
 );
 
+-- table pipeline_versions
+CREATE TABLE pipeline_versions (
+	name VARCHAR(250) NOT NULL, 
+	version INTEGER NOT NULL, 
+	snapshot VARCHAR(64) NOT NULL, 
+	entry VARCHAR(1000) NOT NULL, 
+	definition JSON NOT NULL, 
+	definition_hash VARCHAR(64) NOT NULL, 
+	description TEXT, 
+	created_at BIGINT NOT NULL, 
+	created_by VARCHAR(250) NOT NULL, 
+	CONSTRAINT pk_pipeline_versions PRIMARY KEY (name, version)
+);
+
 -- table registered_models
 CREATE TABLE registered_models (
 	name VARCHAR(250) NOT NULL, 

@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from modelyard.client.remote import RemoteBackend
+from modelyard.core.remote import RemoteBackend
 from modelyard.errors import BackendUnavailable, ModelyardError, NotFound
 from modelyard.tracking import operations as ops
 from modelyard.tracking.models import GetRun, LogBatch

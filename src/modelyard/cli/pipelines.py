@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -233,6 +234,57 @@ def _print_run(info: PipelineRunInfo) -> None:
     for step in info.steps:
         if step.error:
             typer.echo(f"\n{step.node} failed:\n{step.error}")
+
+
+@app.command("register")
+def register(
+    ref: Annotated[str, typer.Argument(help="FILE.py[:NAME], FILE.yaml or package.module:NAME.")],
+    code: Annotated[
+        Path | None,
+        typer.Option(help="Folder to snapshot (default: the pipeline file's folder)."),
+    ] = None,
+    description: Annotated[str | None, typer.Option(help="What this pipeline does.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why, for the audit log.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Register a pipeline with a snapshot of its code, so schedules and triggers run it."""
+    with user_errors():
+        version = open_client().pipelines.register(
+            ref, code=code, description=description, reason=reason
+        )
+        if as_json:
+            print_json(version)
+            return
+        typer.echo(
+            f"registered pipeline {version.ref} (snapshot {version.snapshot[:12]}, entry "
+            f"{version.entry}): schedule it with `modelyard schedule create NAME "
+            f"{version.name} --cron ...`"
+        )
+
+
+@app.command("versions")
+def versions(
+    name: Annotated[str, typer.Argument(help="Pipeline name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List a pipeline's registered versions, newest first."""
+    with user_errors():
+        found = open_client().pipelines.versions(name)
+        if as_json:
+            print_json(found)
+            return
+        print_table(
+            f"Registered versions of {name}",
+            ["version", "registered", "by", "entry", "snapshot"],
+            found,
+            lambda v: [
+                v.version,
+                format_time(v.created_at),
+                v.created_by,
+                v.entry,
+                v.snapshot[:12],
+            ],
+        )
 
 
 @app.command("runs")

@@ -25,7 +25,13 @@ if TYPE_CHECKING:
 app = command_group("Run pipelines on a cron schedule, or once on demand.")
 
 Name = Annotated[str, typer.Argument(help="Schedule name.")]
-Ref = Annotated[str, typer.Argument(help="FILE.py[:NAME], FILE.yaml or module:NAME.")]
+Ref = Annotated[
+    str,
+    typer.Argument(
+        help="A registered pipeline (NAME: its latest version; NAME:VERSION), or pipeline "
+        "code here (FILE.py[:NAME], FILE.yaml, module:NAME), registered first and pinned."
+    ),
+]
 Params = Annotated[list[str] | None, typer.Option("--param", "-p", help="key=value; repeatable.")]
 Executor = Annotated[str, typer.Option(help="inline, processes[:N], dask or dask://host:port.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -133,7 +139,8 @@ def trigger(ref: Ref, param: Params = None, executor: Executor = "inline") -> No
 
 
 def _print_firing(firing: Firing) -> None:
-    line = f"{format_time(firing.started_at)} {firing.schedule}: "
+    line = f"{format_time(firing.started_at)} {firing.schedule}"
+    line += f" ({firing.version}): " if firing.version else ": "
     if firing.run_id:
         line += f"pipeline run {firing.run_id} {firing.status}"
     else:

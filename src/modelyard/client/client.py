@@ -12,9 +12,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelyard.client.connect import open_backend
 from modelyard.config import Settings, get_settings
-from modelyard.core.backend import Backend
+from modelyard.core.backend import Backend, open_backend
 from modelyard.errors import InvalidInput, NotFound
 from modelyard.storage.artifacts import normalize_artifact_path
 from modelyard.tracking import operations as ops

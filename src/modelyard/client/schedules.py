@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from modelyard.client.pipelines import PipelinesClient
 from modelyard.core.backend import Backend
 from modelyard.pipelines import schedules as ops
 from modelyard.pipelines.schedules import (
@@ -20,19 +21,15 @@ from modelyard.pipelines.schedules import (
 )
 
 
-def absolute_ref(ref: str) -> str:
-    """A pipeline reference whose file exists here, made absolute.
-
-    A scheduler runs in another folder (or process) than the one the schedule is made in;
-    a module reference (``package.module:NAME``) is left as it is.
-    """
-    location, sep, name = ref, "", ""
-    if ":" in ref and not Path(ref).exists():
-        location, sep, name = ref.rpartition(":")
-    path = Path(location)
-    if path.suffix in (".py", ".yaml", ".yml") and path.is_file():
-        return f"{path.resolve()}{sep}{name}"
-    return ref
+def is_local_pipeline(ref: str) -> bool:
+    """Whether ``ref`` names pipeline code on this machine (a file, or ``module:NAME``)
+    rather than a registered pipeline (``NAME`` or ``NAME:VERSION``)."""
+    location, sep, tail = ref.rpartition(":")
+    if not sep:
+        location = ref
+    if Path(location).suffix in (".py", ".yaml", ".yml") or Path(ref).is_file():
+        return True
+    return bool(sep) and not tail.isdigit()
 
 
 class SchedulesClient:
@@ -40,6 +37,13 @@ class SchedulesClient:
 
     def __init__(self, backend: Backend) -> None:
         self._backend = backend
+
+    def _registered(self, ref: str) -> str:
+        """A registered reference for ``ref``: pipeline code on this machine is registered
+        first (schedules run only registered code) and pinned to the version it became."""
+        if not is_local_pipeline(ref):
+            return ref
+        return PipelinesClient(self._backend).register(ref).ref
 
     def create(
         self,
@@ -51,10 +55,15 @@ class SchedulesClient:
         executor: str = "inline",
         enabled: bool = True,
     ) -> ScheduleInfo:
-        """Run ``pipeline_ref`` on ``cron`` (UTC), e.g. ``"*/15 * * * *"`` or ``"@daily"``."""
+        """Run ``pipeline_ref`` on ``cron`` (UTC), e.g. ``"*/15 * * * *"`` or ``"@daily"``.
+
+        ``pipeline_ref`` is a registered pipeline (``train``: its latest version when it
+        fires; ``train:3``), or pipeline code here (``flows/train.py:train``), which is
+        registered first and scheduled as the version it became.
+        """
         request = CreateSchedule(
             name=name,
-            pipeline_ref=absolute_ref(pipeline_ref),
+            pipeline_ref=self._registered(pipeline_ref),
             cron=cron,
             params=dict(params or {}),
             executor=executor,
@@ -87,8 +96,13 @@ class SchedulesClient:
         params: Mapping[str, Any] | None = None,
         executor: str = "inline",
     ) -> ScheduleInfo:
-        """Ask for one run now; a running scheduler fires it (a ``trigger-...`` schedule)."""
+        """Ask for one run now; a running scheduler fires it (a ``trigger-...`` schedule).
+
+        ``pipeline_ref`` is as for ``create``: local code is registered first.
+        """
         request = TriggerPipeline(
-            pipeline_ref=absolute_ref(pipeline_ref), params=dict(params or {}), executor=executor
+            pipeline_ref=self._registered(pipeline_ref),
+            params=dict(params or {}),
+            executor=executor,
         )
         return self._backend.call(ops.trigger_pipeline, request)

@@ -2,7 +2,7 @@
 
 The Python client, the CLI and the REST server all hold a ``Backend``. ``LocalBackend``
 runs operations against a database and an artifact store in this process; the remote
-backend (``modelyard.client.remote``) sends the same operations to a server.
+backend (``modelyard.core.remote``) sends the same operations to a server.
 """
 
 from __future__ import annotations
@@ -104,6 +104,21 @@ class LocalBackend:
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def open_backend(settings: Settings) -> Backend:
+    """The backend for these settings: local for database URIs, remote for http(s)."""
+    if settings.backend == BackendKind.http:
+        # httpx and the remote backend load only for an http(s) backend.
+        from modelyard.core.remote import RemoteBackend
+
+        return RemoteBackend(
+            settings.resolved_uri,
+            user=settings.user,
+            timeout=settings.http_timeout_seconds,
+            retries=settings.http_retries,
+        )
+    return open_local_backend(settings)
 
 
 def open_local_backend(settings: Settings) -> LocalBackend:

@@ -27,6 +27,8 @@ class StartPipelineRun(Request):
     executor: str = "inline"
     source: str | None = None
     workspace: str | None = None
+    # The registered version (``train:3``) whose code snapshot runs, if it is one.
+    registered: Annotated[str, Field(max_length=220)] | None = None
 
 
 class PipelineRunRef(Model):
@@ -148,3 +150,57 @@ class PipelineInfo(Model):
     definition: dict[str, Any]
     source: str | None
     created_at: int
+
+
+# Registered pipelines ------------------------------------------------------------------------
+
+PIPELINE_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$"
+PipelineName = Annotated[str, Field(min_length=1, max_length=200, pattern=PIPELINE_NAME_PATTERN)]
+# In the snapshot: "flows/train.py:train", "pipeline.yaml" or "package.module:train".
+PipelineEntry = Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class RegisterPipeline(Request):
+    """A pipeline's code snapshot (a manifest of its files) and how to load it from there."""
+
+    name: PipelineName
+    snapshot: Sha256
+    entry: PipelineEntry
+    definition: dict[str, Any]
+    definition_hash: Sha256
+    description: Annotated[str, Field(max_length=10_000)] | None = None
+
+
+class PipelineVersion(Model):
+    name: str
+    version: int
+    snapshot: str
+    entry: str
+    definition: dict[str, Any]
+    definition_hash: str
+    description: str | None
+    created_at: int
+    created_by: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+
+class GetPipelineVersion(Request):
+    name: PipelineName
+    version: Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
+class ListPipelineVersions(Request):
+    name: PipelineName
+
+
+class PipelineVersionList(Model):
+    versions: list[PipelineVersion]
+
+
+class ResolvePipelineRef(Request):
+    """``NAME`` (its latest registered version) or ``NAME:VERSION``."""
+
+    ref: Annotated[str, Field(min_length=1, max_length=220)]

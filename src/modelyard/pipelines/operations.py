@@ -58,6 +58,7 @@ ops = OperationSet("pipelines")
 
 KIND_TAG = "modelyard.kind"
 PIPELINE_TAG = "modelyard.pipeline"
+VERSION_TAG = "modelyard.pipeline.version"
 
 
 def experiment_name(pipeline: str) -> str:
@@ -98,7 +99,12 @@ def start_pipeline_run(ctx: OperationContext, req: StartPipelineRun) -> Pipeline
         CreateRun(
             experiment_id=experiment_id,
             name=f"{req.pipeline}-{ctx.now_ms()}",
-            tags={KIND_TAG: "pipeline", PIPELINE_TAG: req.pipeline, "executor": req.executor},
+            tags={
+                KIND_TAG: "pipeline",
+                PIPELINE_TAG: req.pipeline,
+                "executor": req.executor,
+                **({VERSION_TAG: req.registered} if req.registered else {}),
+            },
         ),
     )
     if req.params:

@@ -377,8 +377,12 @@ def run_pipeline(
     env_cache: Path | None = None,
     workspace: str | None = None,
     on_event: Callable[[StepEvent], None] | None = None,
+    registered: str | None = None,
 ) -> PipelineRunResult:
-    """Run a pipeline and record it; failures are recorded, not raised (see ``status``)."""
+    """Run a pipeline and record it; failures are recorded, not raised (see ``status``).
+
+    ``registered`` names the registered version (``train:3``) whose snapshot this is.
+    """
     definition = pipeline.definition if isinstance(pipeline, Pipeline) else pipeline
     resolved = check_run(definition, params or {}, executor)
     environments = resolve_environments(backend, definition, env_cache)
@@ -407,6 +411,7 @@ def run_pipeline(
                 executor=runner_executor.name,
                 source=definition.source,
                 workspace=workspace,
+                registered=registered,
             ),
         )
         run.run_id = ref.run_id

@@ -3,8 +3,14 @@
 It talks to the store through a ``Backend`` like any runner, so it runs embedded
 (``modelyard scheduler``), beside a server (``modelyard server --scheduler``) or against a
 server over HTTP. Any number may run at once: each occurrence is claimed by exactly one
-(``schedules.claim_due_schedule``). A pipeline that fails, a reference that does not load
-or parameters it refuses are recorded on the schedule as ``last_error``; the loop goes on.
+(``schedules.claim_due_schedule``).
+
+A schedule names a registered pipeline (``train`` for its latest version, or ``train:3``).
+Firing resolves it, materializes that version's code snapshot on this machine and runs it
+in a child process (``snapshot_run.py``); the scheduler never imports pipeline code, so a
+scheduler inside the server runs only what someone registered. A pipeline that fails, a
+snapshot that does not load or parameters it refuses are recorded on the schedule as
+``last_error``; the loop goes on.
 """
 
 from __future__ import annotations
@@ -20,10 +26,9 @@ from modelyard.config import Settings
 from modelyard.core.backend import Backend
 from modelyard.core.unit_of_work import Clock, system_clock_ms
 from modelyard.errors import ModelyardError
-from modelyard.pipelines import schedules
-from modelyard.pipelines.loader import load_pipeline
-from modelyard.pipelines.runner import run_pipeline
-from modelyard.tracking.models import RunStatus
+from modelyard.pipelines import registered, schedules, snapshots
+from modelyard.pipelines.models import ResolvePipelineRef
+from modelyard.pipelines.snapshot_run import SnapshotJob, outcome_path, run_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -42,36 +47,32 @@ class Firing:
     run_id: str | None
     status: str  # FINISHED, FAILED (the run failed) or ERROR (it could not start)
     error: str | None = None
+    version: str | None = None  # the registered version that ran (``train:3``)
 
 
 class Scheduler:
-    """Polls the store for due schedules and runs their pipelines in this process.
+    """Polls the store for due schedules and runs their pipelines' snapshots.
 
-    ``settings`` supplies the staging folder, environment cache and workspace pipelines
-    use (as ``modelyard pipeline run`` would); ``clock`` (ms) decides what is due, so tests
-    can move time; ``on_firing`` is told of each firing (the CLI prints them).
+    ``settings`` name the store the pipelines record to (the same one ``backend`` reaches)
+    and where snapshots are materialized; ``clock`` (ms) decides what is due, so tests can
+    move time; ``on_firing`` is told of each firing (the CLI prints them).
     """
 
     def __init__(
         self,
         backend: Backend,
         *,
-        settings: Settings | None = None,
+        settings: Settings,
         clock: Clock = system_clock_ms,
         poll_seconds: float = 10.0,
         on_firing: Callable[[Firing], None] | None = None,
     ) -> None:
         self.backend = backend
+        self.settings = settings
         self.clock = clock
         self.poll_seconds = poll_seconds
         self.on_firing = on_firing
-        self.staging_root: Path | None = None
-        self.env_cache: Path | None = None
-        self.workspace: str | None = None
-        if settings is not None:
-            self.staging_root = settings.home.resolve() / "staging"
-            self.env_cache = settings.resolved_env_cache
-            self.workspace = settings.workspace
+        self.snapshot_root: Path = settings.home.resolve() / "pipeline-snapshots"
 
     def run_once(self) -> list[Firing]:
         """Fire every schedule due now, one after the other; return what happened."""
@@ -88,34 +89,42 @@ class Scheduler:
         """Run a claimed schedule's pipeline and record the outcome on the schedule."""
         started = self.clock()
         run_id: str | None = None
+        version_ref: str | None = None
         try:
-            definition = load_pipeline(schedule.pipeline_ref)
-            result = run_pipeline(
-                definition,
-                backend=self.backend,
+            request = ResolvePipelineRef(ref=schedule.pipeline_ref)
+            version = self.backend.call(registered.resolve_pipeline_ref, request)
+            version_ref = version.ref
+            folder = snapshots.materialize(self.backend, version, self.snapshot_root)
+            job = SnapshotJob(
+                folder=str(folder),
+                entry=version.entry,
+                version_ref=version.ref,
                 params=schedule.params,
                 executor=schedule.executor,
-                staging_root=self.staging_root,
-                env_cache=self.env_cache,
-                workspace=self.workspace,
+                outcome_file=outcome_path(),
             )
-            run_id, status = result.run_id, result.status.value
-            failed = [n for n, s in result.steps.items() if s.status == "FAILED"]
-            error = (
-                None
-                if result.status == RunStatus.FINISHED
-                else f"pipeline run {run_id} {status}: failed steps: {', '.join(failed)}"
-            )
-        except ModelyardError as exc:
+            try:
+                outcome = run_snapshot(job, self.settings)
+            finally:
+                Path(job.outcome_file).unlink(missing_ok=True)
+            run_id, status, error = outcome.run_id, outcome.status, outcome.error
+        except ModelyardError as exc:  # not registered, or the store is away
             status, error = "ERROR", exc.message
-        except Exception as exc:  # user code: a pipeline file that does not import, a bug
-            status, error = "ERROR", f"{type(exc).__name__}: {exc}"
+        except OSError as exc:  # no room for the snapshot, no interpreter to run it
+            status, error = "ERROR", f"cannot run {version_ref or schedule.pipeline_ref}: {exc}"
         if error:
             log.warning("schedule %s: %s", schedule.name, error)
         else:
             log.info("schedule %s: pipeline run %s %s", schedule.name, run_id, status)
         firing = Firing(
-            schedule.name, schedule.pipeline_ref, due_at, started, run_id, status, error
+            schedule.name,
+            schedule.pipeline_ref,
+            due_at,
+            started,
+            run_id,
+            status,
+            error,
+            version_ref,
         )
         record = schedules.RecordScheduleResult(
             name=schedule.name, run_at=started, run_id=run_id, error=error

@@ -1,9 +1,10 @@
 """Pipeline schedules: cron expressions kept in the store and fired by a scheduler.
 
-A schedule names a pipeline reference (``FILE.py:NAME``, ``FILE.yaml`` or ``module:NAME``),
-its parameters, an executor and a cron expression evaluated in UTC; ``next_run_at`` is the
-next occurrence. A one-off trigger is a schedule with the cron ``@once``, due at once and
-disabled when it is claimed.
+A schedule names a registered pipeline (``train``, its latest version when it fires, or
+``train:3``), its parameters, an executor and a cron expression evaluated in UTC;
+``next_run_at`` is the next occurrence. A reference to a file or a module is refused: the
+scheduler runs only code someone registered (``pipelines/registered.py``). A one-off
+trigger is a schedule with the cron ``@once``, due at once and disabled when it is claimed.
 
 Firing is claim-then-run: ``claim_due_schedule`` takes the oldest due schedule and, in the
 same transaction, advances its ``next_run_at`` past now (or disables an ``@once``) with a
@@ -23,6 +24,7 @@ from sqlalchemy import delete, select, update
 from modelyard.core.operations import Done, Model, OperationContext, OperationSet, Request
 from modelyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from modelyard.executors import parse_executor_spec
+from modelyard.pipelines import registered
 from modelyard.storage.db.inserts import insert_if_absent
 from modelyard.storage.db.tables import schedules
 
@@ -35,7 +37,16 @@ _CLAIM_ATTEMPTS = 20
 ScheduleName = Annotated[
     str, Field(min_length=1, max_length=250, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 ]
-PipelineRef = Annotated[str, Field(min_length=1, max_length=1000)]
+# A registered pipeline: NAME (its latest version when the schedule fires) or NAME:VERSION.
+PipelineRef = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=220,
+        description="a registered pipeline: NAME (its latest version) or NAME:VERSION",
+        examples=["train", "train:3"],
+    ),
+]
 
 
 def next_occurrence(cron: str, after_ms: int) -> int:
@@ -60,6 +71,13 @@ def check_cron(cron: str) -> str:
             f"month day-of-week), e.g. {CRON_EXAMPLE}, or @hourly, @daily, @weekly, @once",
             details={"cron": cron},
         )
+    try:
+        croniter(cron).get_next(float)
+    except ValueError:  # croniter's CroniterBadDateError: valid fields, no such date
+        raise InvalidInput(
+            f"'{cron}' never fires: no date matches it (such as 30 February); e.g. {CRON_EXAMPLE}",
+            details={"cron": cron},
+        ) from None
     return cron
 
 
@@ -195,6 +213,7 @@ def _new_row(
 @ops.write("POST", "/schedules", permission="schedules:write", audit="schedule.created")
 def create_schedule(ctx: OperationContext, req: CreateSchedule) -> ScheduleInfo:
     """Create a schedule; its first run is the next occurrence of its cron after now."""
+    registered.resolve(ctx, req.pipeline_ref)  # a registered pipeline, or a clear refusal
     cron = check_cron(req.cron)
     row = _new_row(ctx, req.name, req.pipeline_ref, cron, req.params, req.executor)
     row["enabled"] = req.enabled
@@ -204,6 +223,7 @@ def create_schedule(ctx: OperationContext, req: CreateSchedule) -> ScheduleInfo:
 @ops.write("POST", "/pipelines/trigger", permission="pipelines:run", audit="pipeline.triggered")
 def trigger_pipeline(ctx: OperationContext, req: TriggerPipeline) -> ScheduleInfo:
     """Ask for one run of a pipeline now: a one-off ``@once`` schedule a scheduler will fire."""
+    registered.resolve(ctx, req.pipeline_ref)
     name = f"trigger-{uuid.uuid4().hex}"
     row = _new_row(ctx, name, req.pipeline_ref, ONCE, req.params, req.executor)
     return _insert(ctx, row, "pipeline.triggered")

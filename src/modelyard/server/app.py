@@ -29,6 +29,7 @@ from modelyard.core.operations import Operation
 from modelyard.environments.operations import OPERATIONS as ENVIRONMENT_OPERATIONS
 from modelyard.errors import InvalidInput, ModelyardError, NotFound
 from modelyard.pipelines.operations import OPERATIONS as PIPELINE_OPERATIONS
+from modelyard.pipelines.registered import OPERATIONS as REGISTERED_PIPELINE_OPERATIONS
 from modelyard.pipelines.schedules import OPERATIONS as SCHEDULE_OPERATIONS
 from modelyard.registry.operations import OPERATIONS as REGISTRY_OPERATIONS
 from modelyard.server.routes import mount_operations
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 ALL_OPERATIONS: tuple[Operation[Any, Any], ...] = (
     *TRACKING_OPERATIONS,
     *PIPELINE_OPERATIONS,
+    *REGISTERED_PIPELINE_OPERATIONS,
     *REGISTRY_OPERATIONS,
     *SCHEDULE_OPERATIONS,
     *ENVIRONMENT_OPERATIONS,

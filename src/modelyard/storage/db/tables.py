@@ -221,6 +221,22 @@ pipeline_definitions = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
+# Registered pipelines: a code snapshot (a manifest of blobs) and the entry that loads the
+# pipeline from it. Schedules and triggers run only these, never a path named in a request.
+pipeline_versions = Table(
+    "pipeline_versions",
+    metadata,
+    Column("name", String(250), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("snapshot", String(64), nullable=False),
+    Column("entry", String(1000), nullable=False),
+    Column("definition", JSON, nullable=False),
+    Column("definition_hash", String(64), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(250), nullable=False),
+)
+
 pipeline_runs = Table(
     "pipeline_runs",
     metadata,
