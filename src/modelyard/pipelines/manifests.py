@@ -13,7 +13,7 @@ from typing import Any
 
 from modelyard.errors import InvalidInput
 from modelyard.pipelines.materializers import StoredOutput
-from modelyard.storage.artifacts import BlobStore, normalize_artifact_path
+from modelyard.storage.artifacts import BlobStore, safe_target
 from modelyard.storage.artifacts.manifests import manifest_blobs, manifest_bytes, parse_manifest
 
 __all__ = ["fetch_folder", "manifest_blobs", "read_manifest", "store_external", "store_folder"]
@@ -65,7 +65,8 @@ def fetch_folder(
     syncing them to disk would only cost time.
     """
     manifest = read_manifest(blobs, manifest_sha)
+    targets = [(i["sha256"], safe_target(dest, rel)) for rel, i in manifest["files"].items()]
     dest.mkdir(parents=True, exist_ok=True)
-    for rel, info in manifest["files"].items():
-        blobs.get_file(info["sha256"], dest / normalize_artifact_path(rel), durable=durable)
+    for sha256, target in targets:
+        blobs.get_file(sha256, target, durable=durable)
     return manifest
