@@ -116,8 +116,8 @@ def download_version(backend: Backend, version: ModelVersion, dest: Path) -> Pat
     with tempfile.TemporaryDirectory() as tmp:
         manifest_file = Path(tmp) / "manifest.json"
         backend.get_blob(version.manifest, manifest_file)
-        manifest = parse_manifest(manifest_file.read_bytes())
-    targets = [(i["sha256"], safe_target(dest, rel)) for rel, i in manifest["files"].items()]
+        manifest = parse_manifest(manifest_file.read_bytes(), version.manifest)
+    targets = [(info.sha256, safe_target(dest, rel)) for rel, info in manifest.files.items()]
     for sha256, target in targets:
         backend.get_blob(sha256, target)
     return dest
