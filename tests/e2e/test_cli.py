@@ -290,6 +290,58 @@ def test_artifact_that_does_not_exist(journey: Journey) -> None:
     assert not dest.exists()
 
 
+LOG_TWO_ARTIFACTS = """
+import modelyard
+with modelyard.start_run("escapes") as run:
+    modelyard.log_artifact("model.txt", "a")
+    modelyard.log_artifact("model.txt", "b")
+print(run.id)
+"""
+
+
+def run_with_stored_path(journey: Journey, stored_path: str) -> str:
+    """A run whose artifacts are ``a/model.txt`` and ``stored_path``, as the store holds them.
+
+    log_artifact refuses such paths; the row stands for one written by an older release, by
+    hand, or through the database directly.
+    """
+    run_id = journey.cli.python(LOG_TWO_ARTIFACTS).strip()
+    with sqlite3.connect(journey.db) as conn:
+        conn.execute(
+            "UPDATE run_artifacts SET path = ? WHERE run_id = ? AND path = 'b/model.txt'",
+            (stored_path, run_id),
+        )
+    return run_id
+
+
+@pytest.mark.parametrize("stored_path", ["../../x", "{base}/absolute", "a/../../../x"])
+def test_artifact_path_from_the_store_cannot_leave_dest(
+    journey: Journey, tmp_path: Path, stored_path: str
+) -> None:
+    stored_path = stored_path.format(base=tmp_path)
+    run_id = run_with_stored_path(journey, stored_path)
+    dest = tmp_path / "one" / "dest"
+    result = journey.cli("artifacts", "download", run_id, "--dest", str(dest), expect=2)
+    [line] = result.assert_user_error()
+    assert f"refusing to write {stored_path!r} under '{dest}'" in line
+    # Nothing written at all: not where the path points, and not the good file either.
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_link_inside_dest_cannot_redirect_a_download(journey: Journey, tmp_path: Path) -> None:
+    run_id = run_with_stored_path(journey, "b/model.txt")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "dest").mkdir()
+    (tmp_path / "dest" / "a").symlink_to(tmp_path / "outside")
+    result = journey.cli(
+        "artifacts", "download", run_id, "--dest", str(tmp_path / "dest"), expect=2
+    )
+    line = result.assert_user_error()[0]
+    assert f"'{tmp_path / 'dest' / 'a'}' is a symbolic link to '{tmp_path / 'outside'}'" in line
+    assert list((tmp_path / "outside").iterdir()) == []
+    assert not (tmp_path / "dest" / "b").exists()
+
+
 # the same journey against a server -------------------------------------------------------
 
 
@@ -366,6 +418,16 @@ def test_server_artifacts(journey: Journey, served: Served) -> None:
     dest = journey.root / "download-remote"
     served.cli("artifacts", "download", run_id, "--dest", str(dest))
     assert (dest / "model.txt").read_bytes() == ARTIFACT
+
+
+def test_server_artifact_path_cannot_leave_dest(
+    journey: Journey, served: Served, tmp_path: Path
+) -> None:
+    run_id = run_with_stored_path(journey, "../../x")
+    dest = tmp_path / "one" / "dest"
+    result = served.cli("artifacts", "download", run_id, "--dest", str(dest), expect=2)
+    assert "refusing to write '../../x'" in result.assert_user_error()[0]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_server_delete(journey: Journey, served: Served) -> None:

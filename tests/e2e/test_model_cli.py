@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 
 from tests.e2e.conftest import Cli, store_env
@@ -84,3 +87,38 @@ def test_a_joblib_file_registers_trusted_with_tags_and_shows_them(cli: Cli) -> N
 def test_bad_input_is_one_line_and_exit_2(cli: Cli, args: tuple[str, ...], message: str) -> None:
     lines = cli(*args, expect=2).assert_user_error()
     assert message in lines[0]
+
+
+# Registration refuses such a manifest now; this one is put in the store directly, standing
+# for one registered by an older release.
+STORE_BAD_MANIFEST = """
+import hashlib
+from modelyard.client.client import Client
+from modelyard.storage.artifacts.manifests import manifest_bytes
+
+client = Client()
+version = client.registry.register("escape", "model.bin")
+weights = {"sha256": hashlib.sha256(b"weights").hexdigest(), "size": 7}
+bad = manifest_bytes({"model.bin": weights, STORED_PATH: weights})
+print(version.version, client.backend.put_blob_bytes(bad).sha256)
+"""
+
+
+@pytest.mark.parametrize("stored_path", ["../../x", "/etc/modelyard-e2e", "a/../../../x"])
+def test_download_of_a_manifest_leaving_dest_is_refused(
+    cli: Cli, tmp_path: Path, stored_path: str
+) -> None:
+    number, manifest = cli.python(
+        STORE_BAD_MANIFEST.replace("STORED_PATH", repr(stored_path))
+    ).split()
+    with sqlite3.connect(cli.cwd / "m.db") as conn:
+        conn.execute(
+            "UPDATE model_versions SET manifest = ? WHERE model = 'escape' AND version = ?",
+            (manifest, int(number)),
+        )
+    dest = tmp_path / "one" / "dest"
+    uri = f"models:/escape/{number}"
+    [line] = cli("model", "download", uri, "--dest", str(dest), expect=2).assert_user_error()
+    assert f"manifest {manifest}: file {stored_path!r}: " in line
+    assert not (tmp_path / "one").exists()
+    assert not (tmp_path / "x").exists()

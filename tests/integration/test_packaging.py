@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,10 +20,14 @@ from sklearn.linear_model import LogisticRegression
 from modelyard.client import models
 from modelyard.client.client import Client
 from modelyard.environments.models import EnvironmentSpec
+from modelyard.environments.modelyard_wheel import modelyard_wheel
+from modelyard.environments.uv_runner import uv_binary
 from modelyard.errors import InvalidInput, NotFound
 from modelyard.registry.packaging import MANIFEST, verify_package
-from tests.conftest import make_settings
+from tests.conftest import free_port, make_settings
+from tests.integration.test_scoring_server import wait_ready
 
+REQUIREMENTS = "environment/requirements.txt"
 EXPECTED_FILES = {
     "Dockerfile",
     "score.py",
@@ -55,14 +60,21 @@ def packaged(client: Client, tmp_path: Path) -> tuple[Path, pd.DataFrame, Logist
     return out, x, model
 
 
+def _clean_env() -> dict[str, str]:
+    """This process's environment without its store, its venv or a PYTHONPATH."""
+    leaks = ("MODELYARD_", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(leaks)}
+    # An unreachable store: anything that tried to reach one would fail.
+    env.update(MODELYARD_URI="http://127.0.0.1:9", MODELYARD_HTTP_RETRIES="0")
+    return env
+
+
 def _score(package: Path, input_file: Path) -> Any:
     # A fresh interpreter whose store is unreachable: any store access would fail.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
-    env.update(MODELYARD_URI="http://127.0.0.1:9", MODELYARD_HTTP_RETRIES="0")
     done = subprocess.run(
         [sys.executable, "score.py", str(input_file)],
         cwd=package,
-        env=env,
+        env=_clean_env(),
         capture_output=True,
         text=True,
         timeout=120,
@@ -83,15 +95,22 @@ def test_package_is_complete_and_verifies(
     assert manifest["model"]["uri"] == "models:/pkg/1"
     assert manifest["model"]["flavor"] == "sklearn"
     assert [c["name"] for c in manifest["model"]["signature"]["columns"]] == ["a", "b", "c"]
-    requirements = (out / "environment" / "requirements.txt").read_text()
-    for name in ("scikit-learn==", "skops==", "numpy==", "modelyard=="):
-        assert name in requirements
+    requirements = (out / "environment" / "requirements.txt").read_text().splitlines()
+    for name in ("scikit-learn==", "skops==", "numpy=="):
+        assert any(line.startswith(name) for line in requirements), name
+    # Modelyard itself comes from the package, by its hash in the manifest.
+    wheel = modelyard_wheel()
+    assert requirements[-1] == f"./wheels/{wheel.filename}"
+    assert not any(line.startswith("modelyard==") for line in requirements)
+    assert manifest["files"][f"wheels/{wheel.filename}"]["sha256"] == wheel.sha256
     dockerfile = (out / "Dockerfile").read_text()
     major, minor = sys.version_info[:2]
     assert f"FROM python:{major}.{minor}-slim" in dockerfile
     assert 'CMD ["modelyard", "serve", "/package", "--host", "0.0.0.0", "--port", "8080"]' in (
         dockerfile
     )
+    # The wheel is in the image before the requirements that name it are installed.
+    assert dockerfile.index("COPY wheels/ wheels/") < dockerfile.index("RUN pip install -r")
 
 
 def test_score_in_a_fresh_process_without_the_store(
@@ -141,17 +160,19 @@ def test_package_of_an_unknown_uri_is_not_found(client: Client, tmp_path: Path) 
 
 def test_a_registered_environment_pins_its_lock(client: Client, tmp_path: Path) -> None:
     x, y = _training_set()
-    env = client.environments.create(
-        EnvironmentSpec(name="serve", python="3.11", requirements=["scikit-learn==1.5.2"]),
-        resolve=False,
+    # A lock may pin a Modelyard no index has; the package's own wheel replaces that pin.
+    spec = EnvironmentSpec(
+        name="serve", python="3.11", requirements=["scikit-learn==1.5.2", "modelyard==0.0.1"]
     )
+    env = client.environments.create(spec, resolve=False)
     models.save(LogisticRegression().fit(x, y), tmp_path / "saved", sample=x.head())
     client.registry.register("pkg", tmp_path / "saved", flavor="sklearn", environment_hash=env.hash)
     out = client.registry.package("models:/pkg/1", tmp_path / "package")
     lines = (out / "environment" / "requirements.txt").read_text().splitlines()
     assert env.hash in lines[1]
     assert next(line for line in lines if not line.startswith("#")) == "scikit-learn==1.5.2"
-    assert lines[-1].startswith("modelyard==")
+    assert lines[-1] == f"./wheels/{modelyard_wheel().filename}"
+    assert "modelyard==0.0.1" not in lines
     info = json.loads((out / "environment" / "environment.json").read_text())
     assert (info["source"], info["hash"], info["python"]) == ("environment", env.hash, "3.11")
     assert "FROM python:3.11-slim" in (out / "Dockerfile").read_text()
@@ -165,3 +186,68 @@ def test_package_refuses_a_folder_that_is_not_empty(client: Client, tmp_path: Pa
     (tmp_path / "busy" / "file.txt").write_text("keep me")
     with pytest.raises(InvalidInput, match="not empty"):
         client.registry.package("models:/pkg/1", tmp_path / "busy")
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path | None = None) -> str:
+    done = subprocess.run(
+        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_package_installs_into_a_fresh_venv_and_serves(client: Client, tmp_path: Path) -> None:
+    """What the Dockerfile does, without Docker: a new environment gets the package's
+    requirements (Modelyard from the package's own wheel, the rest from the package index)
+    and runs the image's command, the scoring server.
+
+    The one test of its kind: it is the slowest (the server imports scikit-learn and skops
+    from a cold environment), so ``score.py`` is left to the tests that run it directly."""
+    x, y = _training_set()
+    model = LogisticRegression().fit(x, y)
+    # No registered environment, so the flavor's libraries are pinned as installed here
+    # (uv's cache already holds them, which keeps the install short).
+    models.save(model, tmp_path / "saved", sample=x.head())
+    client.registry.register("pkg", tmp_path / "saved", flavor="sklearn")
+    package = client.registry.package("models:/pkg/1", tmp_path / "package")
+    env = _clean_env()
+    venv = tmp_path / "venv"
+    python = str(venv / "bin" / "python")
+    _run([uv_binary(), "venv", "--quiet", "--python", sys.executable, str(venv)], env)
+    # From the package folder, as the Dockerfile's `pip install -r` runs.
+    _run([uv_binary(), "pip", "install", "--quiet", "--python", python, "-r", REQUIREMENTS],
+         env, cwd=package)  # fmt: skip
+
+    # The venv's Modelyard is the package's wheel: installed there, it builds the same wheel.
+    sha256, source = _run(
+        [python, "-c", "import modelyard.environments.modelyard_wheel as w; "
+         "print(w.modelyard_wheel().sha256, w.__file__)"],
+        env,
+    ).split()  # fmt: skip
+    assert sha256 == modelyard_wheel().sha256
+    assert Path(source).is_relative_to(venv)
+
+    rows = x.head(5)
+    port = free_port()
+    server = subprocess.Popen(
+        [str(venv / "bin" / "modelyard"), "serve", str(package), "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", server, timeout=60)
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/invocations", json=rows.to_dict("records"), timeout=30
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["predictions"] == model.predict(rows).tolist()
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()

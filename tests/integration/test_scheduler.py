@@ -186,9 +186,9 @@ def _json_output(backend: LocalBackend, manifest_sha: str) -> object:
 
     from modelyard.storage.artifacts.manifests import parse_manifest
 
-    manifest = parse_manifest(backend.blobs.read_bytes(manifest_sha))
-    [entry] = manifest["files"].values()
-    return json.loads(backend.blobs.read_bytes(entry["sha256"]))
+    manifest = parse_manifest(backend.blobs.read_bytes(manifest_sha), manifest_sha)
+    [entry] = manifest.files.values()
+    return json.loads(backend.blobs.read_bytes(entry.sha256))
 
 
 def test_run_forever_fires_a_trigger_and_stops(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from modelyard.config import Settings, get_settings
 from modelyard.core.backend import Backend, open_backend
 from modelyard.errors import InvalidInput, NotFound
-from modelyard.storage.artifacts import normalize_artifact_path
+from modelyard.storage.artifacts import normalize_artifact_path, safe_target
 from modelyard.tracking import operations as ops
 from modelyard.tracking.models import (
     Artifact,
@@ -329,12 +329,12 @@ class Client:
                 details={"kind": "artifact", "id": f"{run_id}/{path or ''}"},
             )
         root = Path(dest)
-        written = []
-        for artifact in artifacts:
-            target = root / artifact.path
-            self.backend.get_blob(artifact.sha256, target)
-            written.append(target)
-        return written
+        # The store's paths are data: each is checked before the first file is written, so a
+        # path that would leave ``dest`` writes nothing at all.
+        targets = [(artifact.sha256, safe_target(root, artifact.path)) for artifact in artifacts]
+        for sha256, target in targets:
+            self.backend.get_blob(sha256, target)
+        return [target for _, target in targets]
 
     def close(self) -> None:
         self.backend.close()

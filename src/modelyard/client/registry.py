@@ -9,7 +9,6 @@ import shutil
 import tempfile
 import weakref
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -329,15 +328,11 @@ class RegistryClient:
             environment = self._backend.call(env_ops.find_environment_by_hash, request).model_dump(
                 mode="json"
             )
-        # score.py loads the model with modelyard, so the image needs this release of it.
-        runtime = [f"modelyard=={metadata.version('modelyard')}"]
         created = not root.exists()
         try:
             # Download the resolved version, not the URI again: an alias may move meanwhile.
             self.download(version.uri, root / "model")
-            return write_package(
-                version, root / "model", root, environment=environment, requirements=runtime
-            )
+            return write_package(version, root / "model", root, environment=environment)
         except BaseException:
             # Leave the folder as it was (absent or empty), so the same command can run again.
             for leftover in [root] if created else list(root.iterdir()):

@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlparse
 
 from modelyard.config import Settings
 from modelyard.errors import BackendUnavailable, InvalidInput, ModelyardError, NotFound
-from modelyard.storage.artifacts import normalize_artifact_path
+from modelyard.storage.artifacts import safe_target
 
 REMOTE_SCHEMES = ("s3://", "http://", "https://")
 _CHUNK = 1 << 20
@@ -35,7 +35,7 @@ def _fetch_http(url: str, dest: Path, settings: Settings) -> Path:
     import httpx
 
     name = posixpath.basename(unquote(urlparse(url).path)) or "model"
-    target = dest / normalize_artifact_path(name)
+    target = safe_target(dest, name)
     try:
         with httpx.stream(
             "GET", url, follow_redirects=True, timeout=settings.http_timeout_seconds
@@ -73,7 +73,7 @@ def _fetch_s3(uri: str, dest: Path, settings: Settings) -> Path:
         raise InvalidInput(f"'{uri}': use s3://BUCKET/KEY or s3://BUCKET/PREFIX/")
     try:
         if fs.isfile(path):
-            target = dest / normalize_artifact_path(posixpath.basename(path))
+            target = safe_target(dest, posixpath.basename(path))
             target.parent.mkdir(parents=True, exist_ok=True)
             fs.get_file(path, str(target))
             return target
@@ -85,7 +85,7 @@ def _fetch_s3(uri: str, dest: Path, settings: Settings) -> Path:
             )
         root = dest / "model"
         for key in keys:
-            target = root / normalize_artifact_path(key[len(path) :].lstrip("/"))
+            target = safe_target(root, key[len(path) :].lstrip("/"))
             target.parent.mkdir(parents=True, exist_ok=True)
             fs.get_file(key, str(target))
         return root

@@ -13,10 +13,28 @@ from typing import Any
 
 from modelyard.errors import InvalidInput
 from modelyard.pipelines.materializers import StoredOutput
-from modelyard.storage.artifacts import BlobStore, normalize_artifact_path
-from modelyard.storage.artifacts.manifests import manifest_blobs, manifest_bytes, parse_manifest
+from modelyard.storage.artifacts import BlobStore, safe_target
+from modelyard.storage.artifacts.manifests import (
+    Manifest,
+    manifest_blobs,
+    manifest_bytes,
+    parse_manifest,
+)
 
-__all__ = ["fetch_folder", "manifest_blobs", "read_manifest", "store_external", "store_folder"]
+__all__ = [
+    "OutputManifest",
+    "fetch_folder",
+    "manifest_blobs",
+    "read_manifest",
+    "store_external",
+    "store_folder",
+]
+
+
+class OutputManifest(Manifest):
+    """A step output's manifest: its files and the materializer that reads them back."""
+
+    materializer: str
 
 
 def _store(blobs: BlobStore, files: Iterable[tuple[str, Path]], materializer: str) -> StoredOutput:
@@ -52,20 +70,21 @@ def store_external(blobs: BlobStore, path: Path) -> StoredOutput:
     return _store(blobs, files, "path")
 
 
-def read_manifest(blobs: BlobStore, manifest_sha: str) -> dict[str, Any]:
-    return parse_manifest(blobs.read_bytes(manifest_sha))
+def read_manifest(blobs: BlobStore, manifest_sha: str) -> OutputManifest:
+    return parse_manifest(blobs.read_bytes(manifest_sha), manifest_sha, OutputManifest)
 
 
 def fetch_folder(
     blobs: BlobStore, manifest_sha: str, dest: Path, *, durable: bool = True
-) -> dict[str, Any]:
+) -> OutputManifest:
     """Write an output's files under ``dest`` (verifying each hash); returns the manifest.
 
     ``durable=False`` for a step's scratch copies: they are deleted when the step ends, so
     syncing them to disk would only cost time.
     """
     manifest = read_manifest(blobs, manifest_sha)
+    targets = [(info.sha256, safe_target(dest, rel)) for rel, info in manifest.files.items()]
     dest.mkdir(parents=True, exist_ok=True)
-    for rel, info in manifest["files"].items():
-        blobs.get_file(info["sha256"], dest / normalize_artifact_path(rel), durable=durable)
+    for sha256, target in targets:
+        blobs.get_file(sha256, target, durable=durable)
     return manifest

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 
 from modelyard.core.operations import Done, OperationContext, OperationSet
-from modelyard.errors import NotFound
+from modelyard.errors import InvalidInput, NotFound
 from modelyard.pipelines.manifests import manifest_blobs, read_manifest
 from modelyard.pipelines.models import (
     CacheAnswer,
@@ -35,6 +35,7 @@ from modelyard.pipelines.models import (
     StepOutputInfo,
     StepRunInfo,
 )
+from modelyard.storage.artifacts import canonical_artifact_path
 from modelyard.storage.db.inserts import insert_if_absent
 from modelyard.storage.db.tables import (
     lineage_edges,
@@ -202,16 +203,36 @@ def _lineage(ctx: OperationContext, run_id: str, req: RecordStepRun) -> None:
         ctx.conn.execute(insert(lineage_edges), edges)
 
 
+def _output_folder(name: str) -> str:
+    """The artifact folder of the output ``name``: ``outputs/<name>``, one segment deep."""
+    try:
+        folder: str | None = canonical_artifact_path(f"outputs/{name}")
+    except InvalidInput:
+        folder = None
+    if folder is None or folder.count("/") != 1:
+        raise InvalidInput(
+            f"step output name {name!r} cannot be a folder's name: name each output with one "
+            "word, such as 'model'",
+            details={"output": name},
+        )
+    return folder
+
+
 def _index_outputs(ctx: OperationContext, run_id: str, req: RecordStepRun) -> None:
-    """Make a step's outputs browsable as the step run's artifacts."""
+    """Make a step's outputs browsable as the step run's artifacts.
+
+    The manifests come from the client; reading them refuses any path that could not be
+    written back under a download's destination.
+    """
     now = ctx.now_ms()
     rows = []
     for name, out in req.outputs.items():
+        folder = _output_folder(name)
         manifest = read_manifest(ctx.blobs, out.manifest)
         rows.append(
             {
                 "run_id": run_id,
-                "path": f"outputs/{name}.manifest.json",
+                "path": f"{folder}.manifest.json",
                 "sha256": out.manifest,
                 "size": 0,
                 "created_at": now,
@@ -220,12 +241,12 @@ def _index_outputs(ctx: OperationContext, run_id: str, req: RecordStepRun) -> No
         rows += [
             {
                 "run_id": run_id,
-                "path": f"outputs/{name}/{rel}",
-                "sha256": f["sha256"],
-                "size": f["size"],
+                "path": f"{folder}/{rel}",
+                "sha256": f.sha256,
+                "size": f.size,
                 "created_at": now,
             }
-            for rel, f in manifest["files"].items()
+            for rel, f in manifest.files.items()
         ]
     if req.log:
         log = ctx.blobs.put_bytes(req.log.encode())

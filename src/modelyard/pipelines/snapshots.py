@@ -23,7 +23,7 @@ from pathlib import Path
 from modelyard.core.backend import Backend, LocalBackend
 from modelyard.errors import InvalidInput
 from modelyard.pipelines.models import PipelineVersion
-from modelyard.storage.artifacts import normalize_artifact_path
+from modelyard.storage.artifacts import safe_target
 from modelyard.storage.artifacts.manifests import manifest_bytes, parse_manifest
 
 MAX_SNAPSHOT_FILES = 2_000
@@ -161,11 +161,10 @@ def materialize(backend: Backend, version: PipelineVersion, cache_root: Path) ->
         with tempfile.TemporaryDirectory() as tmp:
             listing = Path(tmp) / "manifest.json"
             backend.get_blob(version.snapshot, listing)
-            manifest = parse_manifest(listing.read_bytes())
-        for rel, entry in manifest["files"].items():
             # Checked again here: the store's copy is what this machine is about to run.
-            target = partial / normalize_artifact_path(rel)
-            backend.get_blob(str(entry["sha256"]), target)
+            manifest = parse_manifest(listing.read_bytes(), version.snapshot)
+        for rel, entry in manifest.files.items():
+            backend.get_blob(entry.sha256, safe_target(partial, rel))
         try:
             os.replace(partial, final)
         except OSError:

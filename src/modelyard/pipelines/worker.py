@@ -110,7 +110,7 @@ def _load_inputs(task: Task, blobs: BlobStore, scratch: Path) -> dict[str, Any]:
     for name, manifest_sha in task.inputs.items():
         folder = scratch / "inputs" / name
         manifest = fetch_folder(blobs, manifest_sha, folder, durable=False)
-        values[name] = materializers.by_name(manifest["materializer"]).load(folder)
+        values[name] = materializers.by_name(manifest.materializer).load(folder)
     return values
 
 

@@ -17,7 +17,7 @@ from modelyard.errors import InvalidInput
 from modelyard.registry.flavors import ModelDescriptor, load_model
 from modelyard.registry.models import ModelVersion
 from modelyard.registry.signatures import check_input
-from modelyard.storage.artifacts import normalize_artifact_path
+from modelyard.storage.artifacts import safe_target
 from modelyard.storage.artifacts.manifests import parse_manifest
 
 logger = logging.getLogger("modelyard.models")
@@ -108,11 +108,16 @@ def load_folder(folder: Path, version: ModelVersion | None = None) -> LoadedMode
 
 
 def download_version(backend: Backend, version: ModelVersion, dest: Path) -> Path:
-    """Write ``version``'s files under ``dest`` (each blob's hash is checked); returns ``dest``."""
+    """Write ``version``'s files under ``dest`` (each blob's hash is checked); returns ``dest``.
+
+    Every target is checked before the first is written, so a manifest naming a path outside
+    ``dest`` writes nothing at all.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         manifest_file = Path(tmp) / "manifest.json"
         backend.get_blob(version.manifest, manifest_file)
-        manifest = parse_manifest(manifest_file.read_bytes())
-    for rel, info in manifest["files"].items():
-        backend.get_blob(info["sha256"], dest / normalize_artifact_path(rel))
+        manifest = parse_manifest(manifest_file.read_bytes(), version.manifest)
+    targets = [(info.sha256, safe_target(dest, rel)) for rel, info in manifest.files.items()]
+    for sha256, target in targets:
+        backend.get_blob(sha256, target)
     return dest

@@ -184,11 +184,12 @@ def register_version(ctx: OperationContext, req: RegisterVersion) -> ModelVersio
         raise InvalidInput(
             f"manifest {req.manifest} is not in the artifact store: upload the model's files first"
         )
-    manifest = parse_manifest(ctx.blobs.read_bytes(req.manifest))
+    # A client wrote this manifest; its paths are refused here, before any version lists them.
+    manifest = parse_manifest(ctx.blobs.read_bytes(req.manifest), req.manifest)
     missing = [s for s in manifest_blobs(req.manifest, manifest) if not ctx.blobs.exists(s)]
     if missing:
         raise InvalidInput(f"{len(missing)} file(s) of manifest {req.manifest} are not stored")
-    if not manifest["files"]:
+    if not manifest.files:
         raise InvalidInput(f"'{req.source}' holds no files: a model version needs at least one")
     metrics, datasets, environment = dict(req.metrics or {}), [], req.environment_hash
     bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
@@ -220,7 +221,7 @@ def register_version(ctx: OperationContext, req: RegisterVersion) -> ModelVersio
         "source": req.source,
         "run_id": req.run_id,
         "manifest": req.manifest,
-        "size": sum(f["size"] for f in manifest["files"].values()),
+        "size": sum(f.size for f in manifest.files.values()),
         "flavor": req.flavor,
         "signature": req.signature,
         "environment_hash": environment,

@@ -4,13 +4,20 @@ A package holds everything needed to score the version without the store::
 
     model/                  the version's files (as downloaded, hashes checked)
     environment/            requirements.txt and environment.json (Python version, lock)
+    wheels/                 the Modelyard that wrote the package, as a wheel
     score.py                reads JSON records or CSV, prints predictions as JSON
-    Dockerfile              python:X.Y-slim, installs the requirements, runs score.py
+    Dockerfile              python:X.Y-slim, installs the requirements, runs modelyard serve
     k8s/deployment.yaml     a Deployment for the image modelyard/<model>:<version>
     k8s/service.yaml        a ClusterIP Service in front of it
     manifest.json           every other file's SHA-256 and size, and the version it holds
 
 ``verify_package`` re-hashes the folder against ``manifest.json``.
+
+``score.py`` and ``modelyard serve`` load the model with Modelyard, so the package installs
+the very Modelyard that packaged it, from its own ``wheels/`` (no index holds an unreleased
+or edited Modelyard); everything else comes from the user's package index.
+``requirements.txt`` names the wheel by a path relative to the package folder, which is
+where both ``pip install -r`` and ``uv pip install -r`` resolve it from.
 """
 
 from __future__ import annotations
@@ -24,12 +31,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from modelyard.environments.modelyard_wheel import DISTRIBUTION, modelyard_wheel
 from modelyard.errors import InvalidInput
 from modelyard.registry.flavors import DESCRIPTOR, describe, write_descriptor
 from modelyard.registry.models import ModelVersion
 
 MANIFEST = "manifest.json"
 MODEL_DIR = "model"
+WHEELS_DIR = "wheels"
 PACKAGE_FORMAT = 1
 SERVING_PORT = 8080
 
@@ -115,10 +124,9 @@ def interpreter_pins(flavor: str | None) -> list[str]:
     return pins
 
 
-def _merge(lock: list[str], extra: list[str]) -> list[str]:
-    """The lock, then each extra requirement whose package the lock does not already pin."""
-    pinned = {name for name in map(_requirement_name, lock) if name}
-    return [*lock, *(line for line in extra if _requirement_name(line) not in pinned)]
+def _with_modelyard(lock: list[str], wheel: str) -> list[str]:
+    """The lock with the packaged wheel in place of any Modelyard pin it holds."""
+    return [*(line for line in lock if _requirement_name(line) != DISTRIBUTION), wheel]
 
 
 def _python_minor(version: str) -> str:
@@ -144,7 +152,9 @@ def _dockerfile(version: ModelVersion, python: str) -> str:
         f'      org.modelyard.model.version="{version.version}"\n'
         "ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1\n"
         "WORKDIR /package\n"
+        # The requirements name ./wheels/modelyard-*.whl, relative to this folder.
         "COPY environment/requirements.txt environment/requirements.txt\n"
+        f"COPY {WHEELS_DIR}/ {WHEELS_DIR}/\n"
         "RUN pip install -r environment/requirements.txt\n"
         "COPY . .\n"
         f"EXPOSE {SERVING_PORT}\n"
@@ -206,7 +216,7 @@ def _yaml(header: str, body: dict[str, Any]) -> str:
 
 
 def _environment_files(
-    version: ModelVersion, environment: dict[str, Any] | None, requirements: list[str]
+    version: ModelVersion, environment: dict[str, Any] | None, wheel: str
 ) -> tuple[str, dict[str, Any]]:
     if environment is not None:
         python = str(environment["python"])
@@ -229,7 +239,11 @@ def _environment_files(
             f"libraries as installed where it was packaged (Python {python})\n"
         )
         info = {"source": "interpreter"}
-    lines = _merge(lock, requirements)
+    lines = _with_modelyard(lock, wheel)
+    header += (
+        "# Install from the package folder: pip install -r environment/requirements.txt\n"
+        f"# (Modelyard from ./{WHEELS_DIR}, the rest from your package index)\n"
+    )
     text = header + "".join(f"{line}\n" for line in lines)
     return text, {**info, "python": python, "lock": lines}
 
@@ -264,18 +278,13 @@ def _describe_model(version: ModelVersion, model_dir: Path) -> None:
 
 
 def write_package(
-    version: ModelVersion,
-    model_dir: Path,
-    out: Path,
-    *,
-    environment: dict[str, Any] | None,
-    requirements: list[str],
+    version: ModelVersion, model_dir: Path, out: Path, *, environment: dict[str, Any] | None
 ) -> Path:
     """Write the package of ``version`` (its files in ``model_dir``) into ``out``; returns it.
 
     ``environment`` is the version's registered environment (``name``, ``version``, ``hash``,
     ``python``, ``lock``) or None, in which case this interpreter's versions of the flavor's
-    libraries are pinned. ``requirements`` are added unless the lock already pins them.
+    libraries are pinned. The running Modelyard is added as a wheel in ``wheels/``.
     """
     model_target = out / MODEL_DIR
     if model_dir.resolve() != model_target.resolve():
@@ -283,7 +292,10 @@ def write_package(
             raise InvalidInput(f"'{model_target}' already exists: package into an empty folder")
         shutil.copytree(model_dir, model_target)
     _describe_model(version, model_target)
-    requirements_text, environment_info = _environment_files(version, environment, requirements)
+    wheel = modelyard_wheel().write_to(out / WHEELS_DIR)
+    requirements_text, environment_info = _environment_files(
+        version, environment, f"./{WHEELS_DIR}/{wheel.name}"
+    )
     _write(out, "environment/requirements.txt", requirements_text)
     _write(out, "environment/environment.json", json.dumps(environment_info, indent=2) + "\n")
     _write(out, "score.py", SCORE_PY)

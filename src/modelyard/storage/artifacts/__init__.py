@@ -5,6 +5,16 @@ stores the bytes and decides which artifact paths are acceptable.
 """
 
 from modelyard.storage.artifacts.blobs import BlobInfo, BlobStore
-from modelyard.storage.artifacts.paths import normalize_artifact_path
+from modelyard.storage.artifacts.paths import (
+    canonical_artifact_path,
+    normalize_artifact_path,
+    safe_target,
+)
 
-__all__ = ["BlobInfo", "BlobStore", "normalize_artifact_path"]
+__all__ = [
+    "BlobInfo",
+    "BlobStore",
+    "canonical_artifact_path",
+    "normalize_artifact_path",
+    "safe_target",
+]

@@ -3,14 +3,51 @@
 A manifest lists relative paths with their SHA-256 and size (plus any extra fields its
 owner adds). Its own hash identifies the whole set: the same files always give the same
 manifest. Pipeline step outputs and model versions are both stored this way.
+
+A manifest is data a client uploaded, and its paths later name files written on other
+machines, so ``parse_manifest`` is the one door every reader goes through: each path must be
+a canonical artifact path (nothing absolute, no "..", no backslash or NUL) and each entry a
+SHA-256 and a size, or the manifest is refused with the file and the field that are wrong.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any, TypeVar, overload
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelyard.errors import InvalidInput
+from modelyard.storage.artifacts.paths import canonical_artifact_path
+
+__all__ = ["Manifest", "ManifestFile", "manifest_blobs", "manifest_bytes", "parse_manifest"]
+
+
+class ManifestFile(BaseModel):
+    """One file of a manifest: the blob holding its bytes and their length."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # Strict: a size of "12" or true is a broken writer, not a number to guess at.
+    sha256: Annotated[str, Field(strict=True, pattern=r"^[0-9a-f]{64}$")]
+    size: Annotated[int, Field(strict=True, ge=0)]
+
+
+class Manifest(BaseModel):
+    """A parsed manifest; owners with extra fields subclass it (pipelines' materializer)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    files: dict[str, ManifestFile]
+
+
+M = TypeVar("M", bound=Manifest)
+
+# What each field must be, in the words of the error a user reads.
+_EXPECTED = {
+    "sha256": "64 lowercase hexadecimal characters (a SHA-256 digest)",
+    "size": "a whole number of bytes, 0 or more",
+}
 
 
 def manifest_bytes(files: dict[str, dict[str, Any]], **extra: Any) -> bytes:
@@ -18,16 +55,81 @@ def manifest_bytes(files: dict[str, dict[str, Any]], **extra: Any) -> bytes:
     return json.dumps({**extra, "files": files}, sort_keys=True, separators=(",", ":")).encode()
 
 
-def parse_manifest(data: bytes) -> dict[str, Any]:
+def _refuse(sha256: str, message: str, **details: Any) -> InvalidInput:
+    return InvalidInput(f"manifest {sha256}: {message}", details={"manifest": sha256, **details})
+
+
+def _field_problem(sha256: str, path: str, exc: ValidationError) -> InvalidInput:
+    error = exc.errors()[0]
+    field = ".".join(str(part) for part in error["loc"]) or "entry"
+    if error["type"] == "missing":
+        problem = f"{field} is missing"
+    elif field in _EXPECTED:
+        problem = f"{field} must be {_EXPECTED[field]}, not {error['input']!r}"
+    else:
+        problem = f"{field}: {error['msg']}"
+    return _refuse(sha256, f"file {path!r}: {problem}", path=path, field=field)
+
+
+def _check_files(sha256: str, files: dict[str, Any]) -> None:
+    for path, entry in files.items():
+        try:
+            canonical_artifact_path(path)
+        except InvalidInput as exc:
+            problem = exc.details["problem"]
+            raise _refuse(
+                sha256,
+                f"file {path!r}: {problem}; {exc.details['remedy']}",
+                path=path,
+                problem=problem,
+            ) from None
+        if not isinstance(entry, dict):
+            raise _refuse(
+                sha256,
+                f"file {path!r}: expected an object with sha256 and size, "
+                f"not {type(entry).__name__}",
+                path=path,
+                field="entry",
+            )
+        try:
+            ManifestFile.model_validate(entry)
+        except ValidationError as exc:
+            raise _field_problem(sha256, path, exc) from None
+    # "a" and "a/b" cannot both be files: writing the second would find a file in its way.
+    folders = {path.rsplit("/", n)[0] for path in files for n in range(1, path.count("/") + 1)}
+    clash = sorted(folders & files.keys())
+    if clash:
+        raise _refuse(
+            sha256,
+            f"{clash[0]!r} is listed as a file and as the folder of other files",
+            path=clash[0],
+        )
+
+
+@overload
+def parse_manifest(data: bytes, sha256: str) -> Manifest: ...
+@overload
+def parse_manifest(data: bytes, sha256: str, kind: type[M]) -> M: ...
+def parse_manifest(data: bytes, sha256: str, kind: type[Manifest] = Manifest) -> Manifest:
+    """The manifest in ``data`` (the blob ``sha256``), or ``InvalidInput`` naming what is wrong.
+
+    ``kind`` is the owner's subclass when its manifests carry fields of their own.
+    """
     try:
-        manifest = json.loads(data)
+        raw = json.loads(data)
     except ValueError:
-        raise InvalidInput("the blob is not a manifest (not JSON)") from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
-        raise InvalidInput("the blob is not a manifest (no 'files' mapping)")
-    return manifest
+        raise _refuse(sha256, "the blob is not a manifest (not JSON)") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("files"), dict):
+        raise _refuse(sha256, "the blob is not a manifest (no 'files' mapping)")
+    _check_files(sha256, raw["files"])
+    try:
+        return kind.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"])
+        raise _refuse(sha256, f"{field}: {error['msg']}", field=field) from None
 
 
-def manifest_blobs(manifest_sha: str, manifest: dict[str, Any]) -> list[str]:
+def manifest_blobs(manifest_sha: str, manifest: Manifest) -> list[str]:
     """Every blob the set needs: the manifest itself and each file."""
-    return [manifest_sha, *(f["sha256"] for f in manifest["files"].values())]
+    return [manifest_sha, *(f.sha256 for f in manifest.files.values())]

@@ -2,17 +2,23 @@
 
 Artifact paths come from users (``log_artifact("models/model.skops")``) and end up joined to a
 folder or a bucket prefix, so they are checked once here (DESIGN.md invariant 6: artifact paths
-cannot escape their root) and stored in one canonical spelling, which makes "a/./b" and "a/b"
-the same artifact.
+cannot escape their root, and no file is written outside its destination) and stored in one
+canonical spelling, which makes "a/./b" and "a/b" the same artifact.
+
+Paths read back from the store or from a manifest are checked again before anything is written
+under them (``safe_target``): the store may hold rows written by an older release or by hand,
+and a manifest is whatever a client uploaded.
 """
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 from modelyard.errors import InvalidInput
 
-__all__ = ["normalize_artifact_path"]
+__all__ = ["canonical_artifact_path", "normalize_artifact_path", "safe_target"]
 
 # "C:", "C:/x" and "C:x" all name a drive on Windows; joining one to a root replaces the root.
 _DRIVE_PREFIX = re.compile(r"^[A-Za-z]:")
@@ -21,7 +27,7 @@ _DRIVE_PREFIX = re.compile(r"^[A-Za-z]:")
 def _refuse(path: str, problem: str, remedy: str) -> InvalidInput:
     return InvalidInput(
         f"invalid artifact path {path!r}: {problem}; {remedy}",
-        details={"path": path, "problem": problem},
+        details={"path": path, "problem": problem, "remedy": remedy},
     )
 
 
@@ -33,9 +39,11 @@ def normalize_artifact_path(path: str) -> str:
     than "." and "..", and any ".." that would climb above the root.
     """
     if not isinstance(path, str):
+        problem = f"expected a string, got {type(path).__name__}"
+        remedy = "give the path as text"
         raise InvalidInput(
-            f"invalid artifact path {path!r}: expected a string, got {type(path).__name__}",
-            details={"path": repr(path)},
+            f"invalid artifact path {path!r}: {problem}; {remedy}",
+            details={"path": repr(path), "problem": problem, "remedy": remedy},
         )
     if not path:
         raise _refuse(path, "it is empty", "give a relative path such as 'models/model.skops'")
@@ -76,3 +84,66 @@ def normalize_artifact_path(path: str) -> str:
             path, "it starts with a drive letter", "give a path relative to the run's artifact root"
         )
     return normalized
+
+
+def canonical_artifact_path(path: str) -> str:
+    """``path`` itself if it is already in the canonical form; ``InvalidInput`` otherwise.
+
+    For paths a client sends as data (a manifest's file names): "a/../b" or "./a" is refused
+    rather than rewritten, so what is stored is exactly what was checked.
+    """
+    normalized = normalize_artifact_path(path)
+    if normalized != path:
+        raise _refuse(path, "it is not in canonical form", f"write it as {normalized!r}")
+    return path
+
+
+def _refuse_write(relative: str, root: Path, problem: str) -> InvalidInput:
+    return InvalidInput(
+        f"refusing to write {relative!r} under '{root}': {problem}",
+        details={"path": relative, "dest": str(root), "problem": problem},
+    )
+
+
+def safe_target(root: Path, relative: str) -> Path:
+    """Where the file ``relative`` goes under ``root``; ``InvalidInput`` if it would not stay
+    inside ``root``.
+
+    Every writer of files named by the store or a manifest (run artifacts, model versions,
+    step outputs, remote model files) asks here before writing. ``relative`` must pass
+    ``normalize_artifact_path``; then what already exists under ``root`` is checked, so a
+    symbolic link inside the destination cannot redirect the write elsewhere and a file in
+    the way of a folder is named rather than failing halfway. The answer is
+    ``root / <normalized path>``, unresolved, so it reads as the caller's own destination.
+
+    A link created after this check and before the write is not caught: destinations are the
+    user's own folders, and the check is against data from the store, not against the user.
+    """
+    try:
+        normalized = normalize_artifact_path(relative)
+    except InvalidInput as exc:
+        raise _refuse_write(relative, root, str(exc.details.get("problem", exc))) from None
+    try:
+        problem = _obstacle(root, normalized.split("/"))
+    except (OSError, RuntimeError) as exc:  # Python 3.11 raises RuntimeError on a link loop
+        problem = f"it cannot be checked ({exc})"
+    if problem is not None:
+        raise _refuse_write(relative, root, problem)
+    return root / normalized
+
+
+def _obstacle(root: Path, parts: list[str]) -> str | None:
+    """What in the existing tree under ``root`` stops a write to ``root/parts``, if anything."""
+    if root.exists() and not root.is_dir():
+        return f"'{root}' is a file, not a folder"
+    base = root.resolve()
+    path = root
+    for depth, part in enumerate(parts, start=1):
+        path = path / part
+        if path.is_symlink() and not path.resolve().is_relative_to(base):
+            return f"'{path}' is a symbolic link to '{os.readlink(path)}', outside that folder"
+        if not path.exists():
+            return None  # nothing below a missing folder exists either
+        if depth < len(parts) and not path.is_dir():
+            return f"'{path}' is a file, so nothing can be written inside it"
+    return f"'{path}' is a folder" if path.is_dir() else None
