@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.e2e.conftest import Cli, store_env
@@ -84,3 +86,37 @@ def test_a_joblib_file_registers_trusted_with_tags_and_shows_them(cli: Cli) -> N
 def test_bad_input_is_one_line_and_exit_2(cli: Cli, args: tuple[str, ...], message: str) -> None:
     lines = cli(*args, expect=2).assert_user_error()
     assert message in lines[0]
+
+
+@pytest.fixture
+def own_cli(tmp_path: Path) -> Cli:
+    """A store of its own, in a working folder ``work`` beside ``outside/secret.txt``."""
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.txt").write_text("the secret")
+    work = tmp_path / "work"
+    (work / "model").mkdir(parents=True)
+    (work / "model" / "weights.bin").write_bytes(b"weights")
+    return Cli(store_env(tmp_path / "store"), cwd=work)
+
+
+def stored_nothing(cli: Cli, secret: bytes) -> None:
+    assert cli("model", "list", "--json").json() == []
+    store = cli.cwd.parent / "store"
+    assert not any(secret in p.read_bytes() for p in store.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize(
+    ("link", "target", "secret"),
+    [
+        ("leak", "../outside/secret.txt", b"the secret"),
+        ("leak", "../../outside/secret.txt", b"the secret"),
+        ("passwd", "/etc/passwd", b"root:"),
+    ],
+)
+def test_a_folder_with_a_link_leaving_it_is_refused(
+    own_cli: Cli, link: str, target: str, secret: bytes
+) -> None:
+    (own_cli.cwd / "model" / link).symlink_to(target)
+    lines = own_cli("model", "register", "m", "model", expect=2).assert_user_error()
+    assert f"'{link}' in 'model' is a link to '{target}'" in lines[0]
+    stored_nothing(own_cli, secret)

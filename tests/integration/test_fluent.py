@@ -196,3 +196,15 @@ def test_interpreter_exit_flushes_and_finishes_open_runs(tmp_path: Path) -> None
         assert len(client.get_metric_history(run_id, "m")) == 3000
     finally:
         client.close()
+
+
+def test_a_folder_with_a_link_leaving_it_is_not_logged(client: Client, tmp_path: Path) -> None:
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.txt").write_text("secret")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "f.txt").write_text("x")
+    (tmp_path / "out" / "leak").symlink_to("../outside/secret.txt")
+    leak = r"'leak' in .* is a link to '\.\./outside/secret\.txt'"
+    with modelyard.start_run("fluent") as run, pytest.raises(InvalidInput, match=leak):
+        modelyard.log_artifacts(tmp_path / "out", "outputs")
+    assert client.list_artifacts(run.id) == []  # refused before anything was uploaded

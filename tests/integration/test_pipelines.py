@@ -13,6 +13,7 @@ from sqlalchemy import select
 import modelyard
 from modelyard.client.remote import RemoteBackend
 from modelyard.core.backend import LocalBackend, open_local_backend
+from modelyard.errors import InvalidInput
 from modelyard.pipelines import manifests
 from modelyard.pipelines.runner import PipelineRunResult, StepEvent, run_pipeline
 from modelyard.storage.db.tables import lineage_edges, outbox
@@ -160,6 +161,29 @@ def test_external_files_are_hashed_by_content(
     changed = run_pipeline(ingest, backend=backend)
     assert changed.steps["read"].cache_reason == "miss: input raw changed"
     assert (tmp_path / "reads").read_text().count("r") == 2
+
+
+def test_an_input_folder_with_a_link_leaving_it_fails_before_the_run_starts(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.txt").write_text("secret")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "rows.csv").write_text("a\n1\n")
+    (data / "leak").symlink_to("../outside/secret.txt")
+
+    @modelyard.step
+    def count(raw: Path) -> int:
+        return len(list(raw.iterdir()))
+
+    @modelyard.pipeline
+    def ingest():
+        return count(modelyard.folder(data))
+
+    with pytest.raises(InvalidInput, match=r"'leak' in .* is a link to '\.\./outside/secret\.txt'"):
+        run_pipeline(ingest, backend=backend)
+    assert modelyard.Client(backend=backend).pipelines.runs("ingest") == []
 
 
 def test_a_failure_skips_downstream_and_a_rerun_resumes(

@@ -58,6 +58,25 @@ def test_json_values_and_paths(tmp_path: Path) -> None:
     assert loaded.read_text() == "hello"
 
 
+def test_a_returned_folder_keeps_links_inside_it_and_refuses_links_out(tmp_path: Path) -> None:
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.txt").write_text("secret")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "data.csv").write_text("a\n1\n")
+    (out / "same.csv").symlink_to("data.csv")
+    name, loaded = round_trip(out, tmp_path / "p")
+    assert name == "path"
+    assert (loaded / "same.csv").read_text() == "a\n1\n"
+    assert not (loaded / "same.csv").is_symlink()  # the copy holds the file, not a link
+
+    (out / "leak").symlink_to("../outside/secret.txt")
+    (tmp_path / "q").mkdir()
+    with pytest.raises(InvalidInput, match=r"'leak' in .* outside the folder"):
+        for_value(out, "step", "output").save(out, tmp_path / "q")
+    assert list((tmp_path / "q").rglob("*")) == []  # nothing copied
+
+
 def test_a_value_nothing_can_save_is_refused(tmp_path: Path) -> None:
     class Opaque:
         pass

@@ -44,7 +44,7 @@ from modelyard.registry.models import (
     SetAlias,
 )
 from modelyard.registry.packaging import write_package
-from modelyard.storage.artifacts import normalize_artifact_path
+from modelyard.storage.artifacts import files_of, normalize_artifact_path
 from modelyard.storage.artifacts.manifests import manifest_bytes
 from modelyard.tracking import operations as tracking_ops
 from modelyard.tracking.models import ListArtifacts
@@ -116,18 +116,13 @@ class RegistryClient:
         return run_id, files, materializer
 
     def _files_of_path(self, path: Path) -> dict[str, dict[str, Any]]:
-        if path.is_file():
-            found = [(path.name, path)]
-        elif path.is_dir():
-            found = [
-                (p.relative_to(path).as_posix(), p) for p in sorted(path.rglob("*")) if p.is_file()
-            ]
-        else:
+        if not path.exists():
             raise InvalidInput(
                 f"'{path}' does not exist: register a file, a folder or runs:/RUN_ID/PATH"
             )
         files = {}
-        for rel, file in found:
+        # Every file is checked (links, special files) before the first is uploaded.
+        for rel, file in files_of(path):
             blob = self._backend.put_blob(file)
             files[rel] = {"sha256": blob.sha256, "size": blob.size}
         return files

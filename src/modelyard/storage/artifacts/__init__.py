@@ -1,10 +1,19 @@
 """Artifact storage: content-addressed blobs and the rules for artifact paths.
 
 The per-run index (run -> artifact path -> sha256) lives in the metadata database; this package
-stores the bytes and decides which artifact paths are acceptable.
+stores the bytes, decides which artifact paths are acceptable and which of a user's files may
+be read into the store.
 """
 
 from modelyard.storage.artifacts.blobs import BlobInfo, BlobStore
+from modelyard.storage.artifacts.folders import copy_files, files_in, files_of
 from modelyard.storage.artifacts.paths import normalize_artifact_path
 
-__all__ = ["BlobInfo", "BlobStore", "normalize_artifact_path"]
+__all__ = [
+    "BlobInfo",
+    "BlobStore",
+    "copy_files",
+    "files_in",
+    "files_of",
+    "normalize_artifact_path",
+]
