@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
 import socket
 import threading
@@ -10,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -78,6 +81,39 @@ def running_server(settings: Settings) -> Iterator[tuple[ServerThread, LocalBack
             yield server, backend
     finally:
         backend.close()
+
+
+class _FilesAndRedirects(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder; ``/redirect?to=URL`` answers 302 to URL, ``/loop`` to itself."""
+
+    def do_GET(self) -> None:
+        parsed = urlparse(self.path)
+        if parsed.path in ("/redirect", "/loop"):
+            self.send_response(302)
+            to = parse_qs(parsed.query)["to"][0] if parsed.path == "/redirect" else "/loop"
+            self.send_header("Location", to)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        super().do_GET()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def web_server(root: Path) -> Iterator[str]:
+    """A plain HTTP server on 127.0.0.1:<free port> serving ``root``; yields its URL."""
+    handler = functools.partial(_FilesAndRedirects, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
 
 
 def _postgres_reachable(url: str) -> str | None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import web_server
 from tests.e2e.conftest import Cli, store_env
 
 
@@ -120,3 +121,22 @@ def test_a_folder_with_a_link_leaving_it_is_refused(
     lines = own_cli("model", "register", "m", "model", expect=2).assert_user_error()
     assert f"'{link}' in 'model' is a link to '{target}'" in lines[0]
     stored_nothing(own_cli, secret)
+
+
+def test_http_to_a_loopback_address_is_refused_unless_allowed(own_cli: Cli) -> None:
+    web = own_cli.cwd.parent / "web"
+    web.mkdir()
+    (web / "model.onnx").write_bytes(b"from the web")
+    with web_server(web) as url:
+        lines = own_cli("model", "register", "m", f"{url}/model.onnx", expect=2)
+        assert "a loopback address" in lines.assert_user_error()[0]
+        assert "MODELYARD_ALLOW_PRIVATE_URLS" in lines.stderr
+        stored_nothing(own_cli, b"from the web")
+        port = url.rsplit(":", 1)[1]
+        redirected = f"{url}/redirect?to=http://localhost:{port}/model.onnx"
+        allowed = own_cli.with_env(MODELYARD_PRIVATE_URL_HOSTS="127.0.0.1,localhost")
+        lines = allowed("model", "register", "m", redirected, expect=2)
+        assert "redirected to another host" in lines.assert_user_error()[0]
+        stored_nothing(own_cli, b"from the web")
+        registered = allowed("model", "register", "m", f"{url}/model.onnx", "--json").json()
+        assert registered["size"] == len(b"from the web")
