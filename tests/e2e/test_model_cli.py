@@ -123,6 +123,30 @@ def test_a_folder_with_a_link_leaving_it_is_refused(
     stored_nothing(own_cli, secret)
 
 
+def test_a_path_outside_the_working_folder_needs_allow_outside_cwd(own_cli: Cli) -> None:
+    (own_cli.cwd / "passwd").symlink_to("/etc/passwd")
+    for source in ("/etc/passwd", "../outside/secret.txt", "passwd"):
+        lines = own_cli("model", "register", "m", source, expect=2).assert_user_error()
+        assert "is outside the current folder" in lines[0], lines
+        assert "--allow-outside-cwd" in lines[0]
+    stored_nothing(own_cli, b"root:")
+    stored_nothing(own_cli, b"the secret")
+    # Named on purpose, on the user's own machine: registered.
+    registered = own_cli(
+        "model", "register", "m", "../outside/secret.txt", "--allow-outside-cwd", "--json"
+    ).json()
+    assert registered["size"] == len(b"the secret")
+
+
+@pytest.mark.parametrize("source", ["/dev/zero", "/proc/self/environ", "/proc/self"])
+def test_kernel_files_are_refused_even_when_allowed(own_cli: Cli, source: str) -> None:
+    lines = own_cli(
+        "model", "register", "m", source, "--allow-outside-cwd", expect=2
+    ).assert_user_error()
+    assert "pseudo-filesystem" in lines[0]
+    assert own_cli("model", "list", "--json").json() == []
+
+
 def test_http_to_a_loopback_address_is_refused_unless_allowed(own_cli: Cli) -> None:
     web = own_cli.cwd.parent / "web"
     web.mkdir()
