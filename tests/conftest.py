@@ -83,6 +83,21 @@ def running_server(settings: Settings) -> Iterator[tuple[ServerThread, LocalBack
         backend.close()
 
 
+LEAK = r"'leak' in .* is a link to '\.\./outside/secret\.txt', outside the folder"
+"""What refusing ``leaky_folder``'s link says (a ``match=`` pattern)."""
+
+
+def leaky_folder(tmp_path: Path, name: str) -> Path:
+    """``tmp_path/name`` holding ``rows.csv`` and ``leak -> ../outside/secret.txt``."""
+    (tmp_path / "outside").mkdir(exist_ok=True)
+    (tmp_path / "outside" / "secret.txt").write_text("secret")
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "rows.csv").write_text("a\n1\n")
+    (folder / "leak").symlink_to("../outside/secret.txt")
+    return folder
+
+
 class _FilesAndRedirects(http.server.SimpleHTTPRequestHandler):
     """Serves a folder; ``/redirect?to=URL`` answers 302 to URL, ``/loop`` to itself."""
 

@@ -15,6 +15,7 @@ import modelyard
 from modelyard.client.client import Client
 from modelyard.errors import Conflict, InvalidInput
 from modelyard.tracking.models import RunStatus
+from tests.conftest import LEAK, leaky_folder
 
 
 @pytest.fixture
@@ -199,12 +200,7 @@ def test_interpreter_exit_flushes_and_finishes_open_runs(tmp_path: Path) -> None
 
 
 def test_a_folder_with_a_link_leaving_it_is_not_logged(client: Client, tmp_path: Path) -> None:
-    (tmp_path / "outside").mkdir()
-    (tmp_path / "outside" / "secret.txt").write_text("secret")
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "f.txt").write_text("x")
-    (tmp_path / "out" / "leak").symlink_to("../outside/secret.txt")
-    leak = r"'leak' in .* is a link to '\.\./outside/secret\.txt'"
-    with modelyard.start_run("fluent") as run, pytest.raises(InvalidInput, match=leak):
-        modelyard.log_artifacts(tmp_path / "out", "outputs")
+    out = leaky_folder(tmp_path, "out")
+    with modelyard.start_run("fluent") as run, pytest.raises(InvalidInput, match=LEAK):
+        modelyard.log_artifacts(out, "outputs")
     assert client.list_artifacts(run.id) == []  # refused before anything was uploaded
