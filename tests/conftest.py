@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
 import socket
 import threading
@@ -10,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -78,6 +81,54 @@ def running_server(settings: Settings) -> Iterator[tuple[ServerThread, LocalBack
             yield server, backend
     finally:
         backend.close()
+
+
+LEAK = r"'leak' in .* is a link to '\.\./outside/secret\.txt', outside the folder"
+"""What refusing ``leaky_folder``'s link says (a ``match=`` pattern)."""
+
+
+def leaky_folder(tmp_path: Path, name: str) -> Path:
+    """``tmp_path/name`` holding ``rows.csv`` and ``leak -> ../outside/secret.txt``."""
+    (tmp_path / "outside").mkdir(exist_ok=True)
+    (tmp_path / "outside" / "secret.txt").write_text("secret")
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "rows.csv").write_text("a\n1\n")
+    (folder / "leak").symlink_to("../outside/secret.txt")
+    return folder
+
+
+class _FilesAndRedirects(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder; ``/redirect?to=URL`` answers 302 to URL, ``/loop`` to itself."""
+
+    def do_GET(self) -> None:
+        parsed = urlparse(self.path)
+        if parsed.path in ("/redirect", "/loop"):
+            self.send_response(302)
+            to = parse_qs(parsed.query)["to"][0] if parsed.path == "/redirect" else "/loop"
+            self.send_header("Location", to)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        super().do_GET()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def web_server(root: Path) -> Iterator[str]:
+    """A plain HTTP server on 127.0.0.1:<free port> serving ``root``; yields its URL."""
+    handler = functools.partial(_FilesAndRedirects, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
 
 
 def _postgres_reachable(url: str) -> str | None:

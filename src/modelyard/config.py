@@ -7,10 +7,10 @@ import json
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from modelyard.errors import InvalidInput
 
@@ -68,6 +68,24 @@ class Settings(BaseSettings):
         default=None,
         description="Folder of materialized environments (default: <home>/envs)",
     )
+    allow_private_urls: bool = Field(
+        default=False,
+        description="Let Modelyard fetch URLs on loopback, private and link-local addresses "
+        "(refused by default: they reach this machine's and the network's internal services)",
+    )
+    # NoDecode: a comma-separated list reads better in an environment variable than JSON.
+    private_url_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts whose URLs may reach private addresses although "
+        "MODELYARD_ALLOW_PRIVATE_URLS is off, comma-separated (an internal model server)",
+    )
+
+    @field_validator("private_url_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [host.strip() for host in value.split(",") if host.strip()]
+        return value
 
     @property
     def backend(self) -> BackendKind:

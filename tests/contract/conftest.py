@@ -28,8 +28,13 @@ class Store:
 
 
 @pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+def store(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Store]:
     kind: str = request.param
+    # Each test works in its own folder, as a user works in a project: a local file or
+    # folder is registered from the working folder's tree only.
+    monkeypatch.chdir(tmp_path)
     if kind == "postgresql":
         url = request.getfixturevalue("postgres_url")
         reset_postgres(url)

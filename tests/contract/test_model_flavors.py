@@ -263,6 +263,11 @@ def test_python_flavor_needs_an_importable_class(
         models.save(module.Offset(), tmp_path / "b", artifacts={"../up": tmp_path})
     with pytest.raises(InvalidInput, match="does not exist"):
         models.save(module.Offset(), tmp_path / "c", artifacts={"offset": tmp_path / "nope"})
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "passwd").symlink_to("/etc/passwd")
+    with pytest.raises(InvalidInput, match=r"'passwd' in .* link to '/etc/passwd', outside"):
+        models.save(module.Offset(), tmp_path / "d", artifacts={"offset": tmp_path / "data"})
+    assert not (tmp_path / "d" / "artifacts").exists()
 
 
 def test_a_saved_folder_loads_locally(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

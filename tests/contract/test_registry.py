@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -272,3 +273,25 @@ def test_unknown_source_schemes_say_what_works(client: Client) -> None:
         client.registry.register("churn", "ftp://example.org/model.onnx")
     with pytest.raises(InvalidInput, match="use pipelines:/PIPELINE_RUN_ID/STEP/OUTPUT"):
         client.registry.register("churn", "pipelines:/abc/fit")
+
+
+def test_local_paths_outside_the_working_folder_need_an_explicit_opt_in(
+    client: Client, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # The client reads local files on every backend (through a server too, which only
+    # ever receives blobs and a manifest).
+    elsewhere = tmp_path_factory.mktemp("elsewhere") / "model.bin"
+    elsewhere.write_bytes(b"not in the project")
+    (tmp_path / "link.bin").symlink_to(elsewhere)
+    relative = os.path.relpath(elsewhere, tmp_path)  # ../elsewhere0/model.bin
+    for source in ("/etc/passwd", elsewhere, "link.bin", relative):
+        with pytest.raises(InvalidInput, match="is outside the current folder") as caught:
+            client.registry.register("churn", source)
+        assert "allow_outside_cwd=True" in caught.value.message
+    assert client.registry.list() == []
+    version = client.registry.register("churn", elsewhere, allow_outside_cwd=True)
+    assert (version.size, version.source) == (len(b"not in the project"), str(elsewhere))
+    for kernel_file in ("/dev/zero", "/proc/self/environ"):
+        with pytest.raises(InvalidInput, match="pseudo-filesystem"):
+            client.registry.register("churn", kernel_file, allow_outside_cwd=True)
+    assert [v.version for v in client.registry.versions("churn")] == [1]

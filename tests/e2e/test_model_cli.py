@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import web_server
 from tests.e2e.conftest import Cli, store_env
 
 
@@ -122,3 +123,80 @@ def test_download_of_a_manifest_leaving_dest_is_refused(
     assert f"manifest {manifest}: file {stored_path!r}: " in line
     assert not (tmp_path / "one").exists()
     assert not (tmp_path / "x").exists()
+
+
+@pytest.fixture
+def own_cli(tmp_path: Path) -> Cli:
+    """A store of its own, in a working folder ``work`` beside ``outside/secret.txt``."""
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.txt").write_text("the secret")
+    work = tmp_path / "work"
+    (work / "model").mkdir(parents=True)
+    (work / "model" / "weights.bin").write_bytes(b"weights")
+    return Cli(store_env(tmp_path / "store"), cwd=work)
+
+
+def stored_nothing(cli: Cli, secret: bytes) -> None:
+    assert cli("model", "list", "--json").json() == []
+    store = cli.cwd.parent / "store"
+    assert not any(secret in p.read_bytes() for p in store.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize(
+    ("link", "target", "secret"),
+    [
+        ("leak", "../outside/secret.txt", b"the secret"),
+        ("leak", "../../outside/secret.txt", b"the secret"),
+        ("passwd", "/etc/passwd", b"root:"),
+    ],
+)
+def test_a_folder_with_a_link_leaving_it_is_refused(
+    own_cli: Cli, link: str, target: str, secret: bytes
+) -> None:
+    (own_cli.cwd / "model" / link).symlink_to(target)
+    lines = own_cli("model", "register", "m", "model", expect=2).assert_user_error()
+    assert f"'{link}' in 'model' is a link to '{target}'" in lines[0]
+    stored_nothing(own_cli, secret)
+
+
+def test_a_path_outside_the_working_folder_needs_allow_outside_cwd(own_cli: Cli) -> None:
+    (own_cli.cwd / "passwd").symlink_to("/etc/passwd")
+    for source in ("/etc/passwd", "../outside/secret.txt", "passwd"):
+        lines = own_cli("model", "register", "m", source, expect=2).assert_user_error()
+        assert "is outside the current folder" in lines[0], lines
+        assert "--allow-outside-cwd" in lines[0]
+    stored_nothing(own_cli, b"root:")
+    stored_nothing(own_cli, b"the secret")
+    # Named on purpose, on the user's own machine: registered.
+    registered = own_cli(
+        "model", "register", "m", "../outside/secret.txt", "--allow-outside-cwd", "--json"
+    ).json()
+    assert registered["size"] == len(b"the secret")
+
+
+@pytest.mark.parametrize("source", ["/dev/zero", "/proc/self/environ", "/proc/self"])
+def test_kernel_files_are_refused_even_when_allowed(own_cli: Cli, source: str) -> None:
+    lines = own_cli(
+        "model", "register", "m", source, "--allow-outside-cwd", expect=2
+    ).assert_user_error()
+    assert "pseudo-filesystem" in lines[0]
+    assert own_cli("model", "list", "--json").json() == []
+
+
+def test_http_to_a_loopback_address_is_refused_unless_allowed(own_cli: Cli) -> None:
+    web = own_cli.cwd.parent / "web"
+    web.mkdir()
+    (web / "model.onnx").write_bytes(b"from the web")
+    with web_server(web) as url:
+        lines = own_cli("model", "register", "m", f"{url}/model.onnx", expect=2)
+        assert "a loopback address" in lines.assert_user_error()[0]
+        assert "MODELYARD_ALLOW_PRIVATE_URLS" in lines.stderr
+        stored_nothing(own_cli, b"from the web")
+        port = url.rsplit(":", 1)[1]
+        redirected = f"{url}/redirect?to=http://localhost:{port}/model.onnx"
+        allowed = own_cli.with_env(MODELYARD_PRIVATE_URL_HOSTS="127.0.0.1,localhost")
+        lines = allowed("model", "register", "m", redirected, expect=2)
+        assert "redirected to another host" in lines.assert_user_error()[0]
+        stored_nothing(own_cli, b"from the web")
+        registered = allowed("model", "register", "m", f"{url}/model.onnx", "--json").json()
+        assert registered["size"] == len(b"from the web")

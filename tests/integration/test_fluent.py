@@ -15,6 +15,7 @@ import modelyard
 from modelyard.client.client import Client
 from modelyard.errors import Conflict, InvalidInput
 from modelyard.tracking.models import RunStatus
+from tests.conftest import LEAK, leaky_folder
 
 
 @pytest.fixture
@@ -196,3 +197,10 @@ def test_interpreter_exit_flushes_and_finishes_open_runs(tmp_path: Path) -> None
         assert len(client.get_metric_history(run_id, "m")) == 3000
     finally:
         client.close()
+
+
+def test_a_folder_with_a_link_leaving_it_is_not_logged(client: Client, tmp_path: Path) -> None:
+    out = leaky_folder(tmp_path, "out")
+    with modelyard.start_run("fluent") as run, pytest.raises(InvalidInput, match=LEAK):
+        modelyard.log_artifacts(out, "outputs")
+    assert client.list_artifacts(run.id) == []  # refused before anything was uploaded

@@ -166,7 +166,13 @@ def test_a_registered_environment_pins_its_lock(client: Client, tmp_path: Path) 
     )
     env = client.environments.create(spec, resolve=False)
     models.save(LogisticRegression().fit(x, y), tmp_path / "saved", sample=x.head())
-    client.registry.register("pkg", tmp_path / "saved", flavor="sklearn", environment_hash=env.hash)
+    client.registry.register(
+        "pkg",
+        tmp_path / "saved",
+        flavor="sklearn",
+        environment_hash=env.hash,
+        allow_outside_cwd=True,  # the test's own temporary folder
+    )
     out = client.registry.package("models:/pkg/1", tmp_path / "package")
     lines = (out / "environment" / "requirements.txt").read_text().splitlines()
     assert env.hash in lines[1]

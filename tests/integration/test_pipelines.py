@@ -13,11 +13,12 @@ from sqlalchemy import select
 import modelyard
 from modelyard.core.backend import LocalBackend, open_local_backend
 from modelyard.core.remote import RemoteBackend
+from modelyard.errors import InvalidInput
 from modelyard.pipelines import manifests
 from modelyard.pipelines.runner import PipelineRunResult, StepEvent, run_pipeline
 from modelyard.storage.db.tables import lineage_edges, outbox
 from modelyard.tracking.models import RunStatus
-from tests.conftest import make_settings, running_server
+from tests.conftest import LEAK, leaky_folder, make_settings, running_server
 from tests.integration import pipeline_steps as ps
 
 
@@ -160,6 +161,24 @@ def test_external_files_are_hashed_by_content(
     changed = run_pipeline(ingest, backend=backend)
     assert changed.steps["read"].cache_reason == "miss: input raw changed"
     assert (tmp_path / "reads").read_text().count("r") == 2
+
+
+def test_an_input_folder_with_a_link_leaving_it_fails_before_the_run_starts(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
+    data = leaky_folder(tmp_path, "data")
+
+    @modelyard.step
+    def count(raw: Path) -> int:
+        return len(list(raw.iterdir()))
+
+    @modelyard.pipeline
+    def ingest():
+        return count(modelyard.folder(data))
+
+    with pytest.raises(InvalidInput, match=LEAK):
+        run_pipeline(ingest, backend=backend)
+    assert modelyard.Client(backend=backend).pipelines.runs("ingest") == []
 
 
 def test_a_failure_skips_downstream_and_a_rerun_resumes(

@@ -3,10 +3,7 @@ HTTP(S). (Runs, files and folders are in the contract suite.)"""
 
 from __future__ import annotations
 
-import functools
-import http.server
 import textwrap
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +24,7 @@ from modelyard.registry.packaging import verify_package
 from modelyard.serving.batch import score_file
 from modelyard.serving.server import build_app, plan_source
 from modelyard.tracking.models import RunStatus
-from tests.conftest import make_settings
+from tests.conftest import make_settings, web_server
 from tests.integration.scoring_app import run_app
 
 PIPELINE = """
@@ -145,19 +142,15 @@ def _serves_scores_and_packages(
 def web_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     root = tmp_path / "web"
     root.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.RequestHandlerClass.log_message = lambda *a: None  # type: ignore[method-assign]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", root
-    finally:
-        server.shutdown()
-        server.server_close()
+    with web_server(root) as url:
+        yield url, root
 
 
-def test_register_from_http(client: Client, web_root: tuple[str, Path], tmp_path: Path) -> None:
+def _blob_count(client: Client) -> int:
+    return sum(1 for p in Path(client.backend.blobs.root, "blobs").rglob("*") if p.is_file())
+
+
+def test_register_from_http(web_root: tuple[str, Path], tmp_path: Path) -> None:
     import onnx
     from skl2onnx import to_onnx
 
@@ -165,16 +158,77 @@ def test_register_from_http(client: Client, web_root: tuple[str, Path], tmp_path
     x = np.random.default_rng(3).normal(size=(30, 4)).astype(np.float32)
     model = LogisticRegression().fit(x, (x[:, 0] > 0).astype(int))
     onnx.save_model(to_onnx(model, x[:1]), root / "churn.onnx")
-    version = client.registry.register("web", f"{url}/churn.onnx", flavor="onnx")
-    assert version.source == f"{url}/churn.onnx"
-    assert version.size == (root / "churn.onnx").stat().st_size
-    out = client.registry.download(version.uri, tmp_path / "dl")
-    assert (out / "churn.onnx").read_bytes() == (root / "churn.onnx").read_bytes()
+    # The test's web server is on the loopback address: allowed here by name, on purpose.
+    settings = make_settings(tmp_path, private_url_hosts=["127.0.0.1"])
+    with Client(settings=settings) as client:
+        version = client.registry.register("web", f"{url}/churn.onnx", flavor="onnx")
+        assert version.source == f"{url}/churn.onnx"
+        assert version.size == (root / "churn.onnx").stat().st_size
+        out = client.registry.download(version.uri, tmp_path / "dl")
+        assert (out / "churn.onnx").read_bytes() == (root / "churn.onnx").read_bytes()
+        # A redirect to the same scheme, host and port is followed.
+        moved = client.registry.register("web", f"{url}/redirect?to=/churn.onnx")
+        assert moved.manifest == version.manifest
 
-    with pytest.raises(NotFound, match="answered 404"):
-        client.registry.register("web", f"{url}/missing.onnx")
-    with pytest.raises(BackendUnavailable, match="cannot download"):
-        client.registry.register("web", "http://127.0.0.1:9/model.onnx")
+        with pytest.raises(NotFound, match="answered 404"):
+            client.registry.register("web", f"{url}/missing.onnx")
+        with pytest.raises(BackendUnavailable, match="cannot download"):
+            client.registry.register("web", "http://127.0.0.1:9/model.onnx")
+
+
+def _refused(client: Client, url: str, *complaints: str) -> InvalidInput:
+    before = (client.registry.list(), _blob_count(client))
+    with pytest.raises(InvalidInput) as caught:
+        client.registry.register("web", url)
+    for complaint in complaints:
+        assert complaint in caught.value.message, caught.value.message
+    assert (client.registry.list(), _blob_count(client)) == before  # nothing stored
+    return caught.value
+
+
+def test_http_to_internal_addresses_is_refused(web_root: tuple[str, Path], tmp_path: Path) -> None:
+    url, root = web_root
+    (root / "model.onnx").write_bytes(b"internal")
+    port = url.rsplit(":", 1)[1]
+    # A short timeout: without the guard the unroutable addresses would hang until it ends.
+    with Client(settings=make_settings(tmp_path, http_timeout_seconds=2)) as client:
+        for refused, kind in [
+            (f"{url}/model.onnx", "a loopback address"),
+            (f"http://localhost:{port}/model.onnx", "a loopback address"),
+            (f"http://[::1]:{port}/model.onnx", "a loopback address"),
+            (f"http://[::ffff:127.0.0.1]:{port}/model.onnx", "a loopback address"),
+            (f"http://0.0.0.0:{port}/model.onnx", "the unspecified address"),
+            ("http://10.1.2.3/model.onnx", "a private address"),
+            ("http://192.168.0.7:8080/model.onnx", "a private address"),
+            ("http://169.254.169.254/latest/meta-data/", "a link-local address"),
+        ]:
+            error = _refused(
+                client, refused, kind, "MODELYARD_ALLOW_PRIVATE_URLS", "MODELYARD_PRIVATE_URL_HOSTS"
+            )
+            assert error.http_status == 400
+            assert error.details["reason"] == kind
+
+    # Allowing every private address, or one host by name, lets the same URL through.
+    with Client(settings=make_settings(tmp_path / "all", allow_private_urls=True)) as client:
+        assert client.registry.register("web", f"{url}/model.onnx").size == len(b"internal")
+    settings = make_settings(tmp_path / "named", private_url_hosts=["localhost"])
+    with Client(settings=settings) as client:
+        assert client.registry.register("web", f"http://localhost:{port}/model.onnx").size == 8
+        _refused(client, f"{url}/model.onnx", "a loopback address")  # 127.0.0.1 is not named
+
+
+def test_a_redirect_to_another_host_is_refused(web_root: tuple[str, Path], tmp_path: Path) -> None:
+    url, root = web_root
+    (root / "model.onnx").write_bytes(b"internal")
+    port = url.rsplit(":", 1)[1]
+    # Both names are allowed to be private; the redirect between them is still refused.
+    settings = make_settings(tmp_path, private_url_hosts=["127.0.0.1", "localhost"])
+    with Client(settings=settings) as client:
+        elsewhere = f"http://localhost:{port}/model.onnx"
+        error = _refused(client, f"{url}/redirect?to={elsewhere}", "redirected", elsewhere)
+        assert error.details["location"] == elsewhere
+        _refused(client, f"{url}/redirect?to=https://127.0.0.1:{port}/model.onnx", "redirected")
+        _refused(client, f"{url}/loop", "redirected more than 5 times")
 
 
 def test_register_from_s3(tmp_path: Path, s3: Any, bucket: str, endpoint: str) -> None:

@@ -13,6 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from modelyard.errors import InvalidInput
 from modelyard.pipelines import materializers
 from modelyard.pipelines.materializers import by_name, for_value, register_materializer
+from tests.conftest import LEAK, leaky_folder
 
 
 def round_trip(value: Any, tmp_path: Path) -> tuple[str, Any]:
@@ -56,6 +57,22 @@ def test_json_values_and_paths(tmp_path: Path) -> None:
     name, loaded = round_trip(source, tmp_path / "p")
     assert name == "path"
     assert loaded.read_text() == "hello"
+
+
+def test_a_returned_folder_keeps_links_inside_it_and_refuses_links_out(tmp_path: Path) -> None:
+    out = leaky_folder(tmp_path, "out")
+    (out / "leak").unlink()
+    (out / "same.csv").symlink_to("rows.csv")
+    name, loaded = round_trip(out, tmp_path / "p")
+    assert name == "path"
+    assert (loaded / "same.csv").read_text() == "a\n1\n"
+    assert not (loaded / "same.csv").is_symlink()  # the copy holds the file, not a link
+
+    (out / "leak").symlink_to("../outside/secret.txt")
+    (tmp_path / "q").mkdir()
+    with pytest.raises(InvalidInput, match=LEAK):
+        for_value(out, "step", "output").save(out, tmp_path / "q")
+    assert list((tmp_path / "q").rglob("*")) == []  # nothing copied
 
 
 def test_a_value_nothing_can_save_is_refused(tmp_path: Path) -> None:

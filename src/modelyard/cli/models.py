@@ -90,6 +90,14 @@ def register(
     ] = False,
     tag: Annotated[list[str] | None, typer.Option(help="Tag as key=value; repeatable.")] = None,
     description: Annotated[str | None, typer.Option(help="What this version is.")] = None,
+    allow_outside_cwd: Annotated[
+        bool,
+        typer.Option(
+            "--allow-outside-cwd",
+            help="Register a local file or folder outside the current folder (refused "
+            "otherwise, so a path from a script cannot upload any file you can read).",
+        ),
+    ] = False,
     reason: ReasonOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -104,6 +112,7 @@ def register(
             tags=tags,
             description=description,
             reason=reason,
+            allow_outside_cwd=allow_outside_cwd,
         )
         if as_json:
             print_json(version)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from modelyard.config import Settings, get_settings
 from modelyard.core.backend import Backend, open_backend
 from modelyard.errors import InvalidInput, NotFound
-from modelyard.storage.artifacts import normalize_artifact_path, safe_target
+from modelyard.storage.artifacts import files_in, files_of, normalize_artifact_path, safe_target
 from modelyard.tracking import operations as ops
 from modelyard.tracking.models import (
     Artifact,
@@ -294,25 +294,31 @@ class Client:
         source = Path(local_path)
         if not source.is_file():
             raise InvalidInput(f"'{source}' is not a file: pass a file, or use log_artifacts")
-        target = f"{artifact_path.rstrip('/')}/{source.name}" if artifact_path else source.name
-        target = normalize_artifact_path(target)
-        blob = self.backend.put_blob(source)
-        request = LogArtifact(run_id=run_id, path=target, sha256=blob.sha256, size=blob.size)
+        [(name, file)] = files_of(source)
+        return self._log_file(
+            run_id, file, f"{artifact_path.rstrip('/')}/{name}" if artifact_path else name
+        )
+
+    def _log_file(self, run_id: str, file: Path, target: str) -> Artifact:
+        blob = self.backend.put_blob(file)
+        request = LogArtifact(
+            run_id=run_id, path=normalize_artifact_path(target), sha256=blob.sha256, size=blob.size
+        )
         return self.backend.call(ops.log_artifact, request)
 
     def log_artifacts(
         self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
     ) -> list[Artifact]:
-        """Upload every file under a folder, keeping its layout under ``artifact_path``."""
+        """Upload every file under a folder, keeping its layout under ``artifact_path``.
+
+        Links are followed only while they stay inside the folder (``files_in``); every file
+        is checked before the first is uploaded.
+        """
         root = Path(local_dir)
         if not root.is_dir():
             raise InvalidInput(f"'{root}' is not a folder: pass a folder, or use log_artifact")
-        logged = []
-        for file in sorted(p for p in root.rglob("*") if p.is_file()):
-            parent = file.parent.relative_to(root).as_posix()
-            parts = [p for p in (artifact_path, parent if parent != "." else None) if p]
-            logged.append(self.log_artifact(run_id, file, "/".join(parts) or None))
-        return logged
+        prefix = f"{artifact_path.rstrip('/')}/" if artifact_path else ""
+        return [self._log_file(run_id, file, prefix + rel) for rel, file in files_in(root)]
 
     def list_artifacts(self, run_id: str, prefix: str | None = None) -> list[Artifact]:
         request = ListArtifacts(run_id=run_id, prefix=prefix)

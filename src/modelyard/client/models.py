@@ -102,6 +102,8 @@ def register(
             environment_hash=environment,
             description=description,
             reason=reason,
+            # The folder is the one just saved here, in a temporary folder of this machine.
+            allow_outside_cwd=True,
         )
 
 

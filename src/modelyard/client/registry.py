@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.client import remote_files
+from modelyard.client.local_files import check_local_source
 from modelyard.config import Settings, get_settings
 from modelyard.core.backend import Backend
 from modelyard.environments import operations as env_ops
@@ -43,7 +44,7 @@ from modelyard.registry.models import (
     SetAlias,
 )
 from modelyard.registry.packaging import write_package
-from modelyard.storage.artifacts import normalize_artifact_path
+from modelyard.storage.artifacts import files_of, normalize_artifact_path
 from modelyard.storage.artifacts.manifests import manifest_bytes
 from modelyard.tracking import operations as tracking_ops
 from modelyard.tracking.models import ListArtifacts
@@ -115,18 +116,9 @@ class RegistryClient:
         return run_id, files, materializer
 
     def _files_of_path(self, path: Path) -> dict[str, dict[str, Any]]:
-        if path.is_file():
-            found = [(path.name, path)]
-        elif path.is_dir():
-            found = [
-                (p.relative_to(path).as_posix(), p) for p in sorted(path.rglob("*")) if p.is_file()
-            ]
-        else:
-            raise InvalidInput(
-                f"'{path}' does not exist: register a file, a folder or runs:/RUN_ID/PATH"
-            )
         files = {}
-        for rel, file in found:
+        # Every file is checked (links, special files) before the first is uploaded.
+        for rel, file in files_of(path):
             blob = self._backend.put_blob(file)
             files[rel] = {"sha256": blob.sha256, "size": blob.size}
         return files
@@ -144,13 +136,18 @@ class RegistryClient:
         tags: dict[str, str] | None = None,
         trusted: bool = False,
         reason: str | None = None,
+        allow_outside_cwd: bool = False,
     ) -> ModelVersion:
         """Register a new version from ``runs:/RUN_ID/PATH``, ``pipelines:/RUN_ID/STEP/OUTPUT``,
         ``s3://BUCKET/KEY``, ``http(s)://...`` or a local file or folder.
 
         From a run or a step, the files are not copied (they are already stored) and the
         run's latest metrics, input datasets and environment are snapshotted on the version.
-        Remote files are downloaded and stored, so the version cannot change under its users.
+        Remote files are downloaded and stored, so the version cannot change under its users;
+        an ``http(s)://`` URL may not reach a loopback, private or link-local address unless
+        the settings allow it (``MODELYARD_ALLOW_PRIVATE_URLS``,
+        ``MODELYARD_PRIVATE_URL_HOSTS``). A local path must lead inside the current working
+        folder unless ``allow_outside_cwd`` is true; a folder's links must stay inside it.
         """
         text = os.fspath(source)
         run_id = None
@@ -172,6 +169,7 @@ class RegistryClient:
                 details={"source": text},
             )
         else:
+            check_local_source(Path(text), allow_outside_cwd=allow_outside_cwd)
             files = self._files_of_path(Path(text))
             text = str(Path(text).resolve())
         request = RegisterVersion(

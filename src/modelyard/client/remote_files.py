@@ -3,6 +3,9 @@
 Registering copies the files into the artifact store anyway (a version's files must stay
 immutable, which a bucket or a web server does not promise), so they are streamed to a
 temporary folder first and registered from there like any local folder.
+
+HTTP goes through ``core.outbound``: no loopback, private or link-local address unless the
+settings allow it, and redirects only within the URL's own scheme, host and port.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import posixpath
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote
 
 from modelyard.config import Settings
 from modelyard.errors import BackendUnavailable, InvalidInput, ModelyardError, NotFound
@@ -32,14 +35,18 @@ def fetch(uri: str, dest: Path, settings: Settings) -> Path:
 
 
 def _fetch_http(url: str, dest: Path, settings: Settings) -> Path:
+    # Imported here: httpx and httpcore are not needed to start the CLI.
     import httpx
 
-    name = posixpath.basename(unquote(urlparse(url).path)) or "model"
-    target = safe_target(dest, name)
+    # The guard loads httpx too: only a download from http(s) needs it.
+    from modelyard.core import outbound
+
+    policy = outbound.OutboundPolicy.from_settings(settings)
     try:
-        with httpx.stream(
-            "GET", url, follow_redirects=True, timeout=settings.http_timeout_seconds
-        ) as response:
+        with (
+            outbound.open_client(policy, timeout=settings.http_timeout_seconds) as client,
+            client.stream("GET", url) as response,
+        ):
             if response.status_code == 404:
                 raise NotFound(f"'{url}' answered 404: check the URL", details={"uri": url})
             if response.status_code >= 400:
@@ -47,10 +54,19 @@ def _fetch_http(url: str, dest: Path, settings: Settings) -> Path:
                     f"'{url}' answered {response.status_code}: the file cannot be downloaded",
                     details={"uri": url, "status": response.status_code},
                 )
+            # Named as the URL that answered: a redirect may lead from /latest to /v3.onnx.
+            name = posixpath.basename(unquote(response.url.path)) or "model"
+            target = safe_target(dest, name)
             target.parent.mkdir(parents=True, exist_ok=True)
             with target.open("wb") as out:
                 for chunk in response.iter_bytes(_CHUNK):
                     out.write(chunk)
+    except httpx.TooManyRedirects as exc:
+        raise InvalidInput(
+            f"'{url}' redirected more than {outbound.MAX_REDIRECTS} times: use the URL of "
+            "the file itself",
+            details={"uri": url},
+        ) from exc
     except httpx.HTTPError as exc:
         raise BackendUnavailable(f"cannot download '{url}': {exc}", details={"uri": url}) from exc
     return target

@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from modelyard.storage.artifacts import files_in
+
 KEY_PARTS = ("step", "code", "version", "params", "inputs", "environment")
 
 
@@ -59,15 +61,19 @@ def python_code_hash(fn: Callable[..., Any]) -> str:
 
 
 def folder_hash(root: Path) -> str:
-    """Hash of every file under a folder (relative paths and contents)."""
+    """Hash of every file under a folder (relative paths and contents).
+
+    The folder is walked as every folder Modelyard takes in (``files_in``): a link leaving
+    it is refused, as the step's code would then depend on a file that is not part of it.
+    """
     digest = hashlib.sha256()
     if root.is_file():
         digest.update(root.read_bytes())
         return digest.hexdigest()
-    for file in sorted(p for p in root.rglob("*") if p.is_file()):
-        if "__pycache__" in file.parts:
+    for rel, file in files_in(root):
+        if "__pycache__" in rel.split("/"):
             continue
-        digest.update(file.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(rel.encode() + b"\0")
         with open(file, "rb") as f:
             digest.update(hashlib.file_digest(f, "sha256").digest())
     return digest.hexdigest()

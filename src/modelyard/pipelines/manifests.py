@@ -13,7 +13,12 @@ from typing import Any
 
 from modelyard.errors import InvalidInput
 from modelyard.pipelines.materializers import StoredOutput
-from modelyard.storage.artifacts import BlobStore, safe_target
+from modelyard.storage.artifacts import (
+    BlobStore,
+    files_in,
+    files_of,
+    safe_target,
+)
 from modelyard.storage.artifacts.manifests import (
     Manifest,
     manifest_blobs,
@@ -48,26 +53,20 @@ def _store(blobs: BlobStore, files: Iterable[tuple[str, Path]], materializer: st
     return StoredOutput(blobs.put_bytes(body).sha256, total, materializer)
 
 
-def _files_under(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file())
-
-
 def store_folder(blobs: BlobStore, folder: Path, materializer: str) -> StoredOutput:
     """Store every file under ``folder`` and a manifest describing them."""
-    return _store(
-        blobs, ((p.relative_to(folder).as_posix(), p) for p in _files_under(folder)), materializer
-    )
+    return _store(blobs, files_in(folder), materializer)
 
 
 def store_external(blobs: BlobStore, path: Path) -> StoredOutput:
-    """Store a file or folder a pipeline reads from outside, laid out as a ``path`` output."""
-    if path.is_dir():
-        files = [(f"data/{p.relative_to(path).as_posix()}", p) for p in _files_under(path)]
-    elif path.is_file():
-        files = [(f"data/{path.name}", path)]
-    else:
+    """Store a file or folder a pipeline reads from outside, laid out as a ``path`` output.
+
+    Links are followed only while they stay inside the folder, and every file is checked
+    before the first is stored (``files_of``).
+    """
+    if not path.exists():
         raise InvalidInput(f"input '{path}' does not exist")
-    return _store(blobs, files, "path")
+    return _store(blobs, [(f"data/{rel}", file) for rel, file in files_of(path)], "path")
 
 
 def read_manifest(blobs: BlobStore, manifest_sha: str) -> OutputManifest:

@@ -19,13 +19,13 @@ Nothing is pickled: a value no materializer accepts is an error that says how to
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from modelyard.core import skops_format
 from modelyard.errors import InvalidInput
+from modelyard.storage.artifacts import copy_files
 
 
 class Materializer(Protocol):
@@ -99,13 +99,10 @@ class PathCopy:
 
     def save(self, value: Any, folder: Path) -> None:
         source = Path(value)
-        if source.is_dir():
-            shutil.copytree(source, folder / "data", dirs_exist_ok=True)
-        elif source.is_file():
-            (folder / "data").mkdir()
-            shutil.copy2(source, folder / "data" / source.name)
-        else:
+        if not source.exists():
             raise InvalidInput(f"step returned the path '{source}', which does not exist")
+        # Links are followed only while they stay inside a returned folder (copy_files).
+        copy_files(source, folder / "data")
 
     def load(self, folder: Path) -> Any:
         data = folder / "data"

@@ -8,7 +8,9 @@ is never used), for a scheduler to run.
 What a snapshot holds: every file under the code folder (the pipeline file's own folder
 unless another is given), except version-control data, virtual environments, caches and
 Modelyard's own store, within ``MAX_SNAPSHOT_FILES`` and ``MAX_SNAPSHOT_BYTES`` so a
-pipeline in a home folder is refused rather than uploaded whole.
+pipeline in a home folder is refused rather than uploaded whole. The folder is walked like
+every user folder Modelyard stores (``storage/artifacts/folders.py``): a link that stays
+inside is followed, one that leaves it is refused.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 from modelyard.core.backend import Backend, LocalBackend
 from modelyard.errors import InvalidInput
 from modelyard.pipelines.models import PipelineVersion
-from modelyard.storage.artifacts import safe_target
+from modelyard.storage.artifacts import files_in, safe_target
 from modelyard.storage.artifacts.manifests import manifest_bytes, parse_manifest
 
 MAX_SNAPSHOT_FILES = 2_000
@@ -108,34 +110,23 @@ def store_paths(backend: Backend) -> frozenset[Path]:
     return frozenset(found)
 
 
-def _code_files(root: Path, skip: frozenset[Path]) -> dict[str, Path]:
-    files: dict[str, Path] = {}
-    total = 0
-    for folder, dirs, names in os.walk(root):
-        here = Path(folder)
-        dirs[:] = sorted(d for d in dirs if d not in EXCLUDED_DIRS and here / d not in skip)
-        for name in sorted(names):
-            path = here / name
-            if name.endswith(EXCLUDED_SUFFIXES) or path in skip:
-                continue
-            rel = path.relative_to(root).as_posix()
-            if path.is_symlink() or not path.is_file():
-                raise InvalidInput(
-                    f"'{rel}' in the pipeline's code folder {root} is a link or a special "
-                    "file: a snapshot holds only regular files; remove it or give a code "
-                    "folder without it",
-                    details={"path": rel},
-                )
-            total += path.stat().st_size
-            files[rel] = path
-            if len(files) > MAX_SNAPSHOT_FILES or total > MAX_SNAPSHOT_BYTES:
-                raise InvalidInput(
-                    f"the pipeline's code folder {root} holds more than {MAX_SNAPSHOT_FILES} "
-                    f"files or {MAX_SNAPSHOT_BYTES // (1024 * 1024)} MiB: give a smaller "
-                    "folder with --code (data belongs in the pipeline's inputs)",
-                    details={"root": str(root)},
-                )
-    return files
+def _code_files(root: Path, store: frozenset[Path]) -> dict[str, Path]:
+    def skip(rel: str, path: Path) -> bool:
+        name = path.name
+        return name in EXCLUDED_DIRS or name.endswith(EXCLUDED_SUFFIXES) or path.absolute() in store
+
+    # The one walk of a user's folder: a link that leaves it is refused, naming the link.
+    found = dict(files_in(root, skip=skip))
+    total = sum(path.stat().st_size for path in found.values())
+    if len(found) > MAX_SNAPSHOT_FILES or total > MAX_SNAPSHOT_BYTES:
+        raise InvalidInput(
+            f"the pipeline's code folder {root} holds {len(found)} files ({total:,} bytes), "
+            f"more than a snapshot takes ({MAX_SNAPSHOT_FILES} files, "
+            f"{MAX_SNAPSHOT_BYTES // (1024 * 1024)} MiB): give a smaller folder with --code "
+            "(data belongs in the pipeline's inputs)",
+            details={"root": str(root), "files": len(found), "bytes": total},
+        )
+    return found
 
 
 def snapshot_code(backend: Backend, root: Path, entry: str) -> Snapshot:

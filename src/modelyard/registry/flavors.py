@@ -46,6 +46,7 @@ from modelyard.core import skops_format
 from modelyard.errors import InvalidInput
 from modelyard.registry.onnx_model import OnnxModel, graph_signature, onnx_model
 from modelyard.registry.signatures import infer_signature
+from modelyard.storage.artifacts import copy_files
 
 DESCRIPTOR = "modelyard-model.json"
 INPUT_EXAMPLE = "input_example.json"
@@ -236,17 +237,14 @@ def _copy_artifacts(artifacts: dict[str, Any], folder: Path) -> dict[str, str]:
             )
         source = Path(local)
         target = folder / "artifacts" / name
-        if source.is_dir():
-            shutil.copytree(source, target)
-            recorded[name] = target.relative_to(folder).as_posix()
-        elif source.is_file():
-            target.mkdir(parents=True)
-            shutil.copy2(source, target / source.name)
-            recorded[name] = (target / source.name).relative_to(folder).as_posix()
-        else:
+        if not source.exists():
             raise InvalidInput(
                 f"artifact '{name}': '{source}' does not exist", details={"artifact": name}
             )
+        # Links are followed only while they stay inside an artifact folder (copy_files).
+        copy_files(source, target)
+        kept = target if source.is_dir() else target / source.name
+        recorded[name] = kept.relative_to(folder).as_posix()
     return recorded
 
 
