@@ -16,6 +16,8 @@ from modelyard.errors import InvalidInput
 
 # Request bodies are held in memory while parsed; a bigger batch belongs in batch scoring.
 DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024
+# Uploads stream to disk, never to memory; the limit keeps one client from filling it.
+DEFAULT_MAX_BLOB_BYTES = 20 * 1024**3
 
 
 class BackendKind(StrEnum):
@@ -53,6 +55,11 @@ class Settings(BaseSettings):
         default=DEFAULT_MAX_REQUEST_BYTES,
         gt=0,
         description="Largest request body the REST and scoring servers accept",
+    )
+    max_blob_bytes: int = Field(
+        default=DEFAULT_MAX_BLOB_BYTES,
+        gt=0,
+        description="Largest artifact the REST server accepts in one upload (PUT /blobs)",
     )
     metric_batch_size: int = Field(default=1000, ge=1, description="Metrics sent per batch")
     metric_flush_seconds: float = Field(

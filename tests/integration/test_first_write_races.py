@@ -111,7 +111,10 @@ def test_the_same_experiment_created_at_once_is_one_experiment(store: Store) -> 
 def test_first_versions_of_a_new_model_number_themselves(store: Store, tmp_path: Path) -> None:
     model_file = tmp_path / "model.txt"
     model_file.write_text("weights")
-    versions = together(lambda c: c.registry.register("raced", str(model_file)).version, store)
+    versions = together(
+        lambda c: c.registry.register("raced", str(model_file), allow_outside_cwd=True).version,
+        store,
+    )
     assert sorted(versions) == list(range(1, WRITERS + 1))
     assert store.count(registered_models) == 1
 

@@ -26,6 +26,7 @@ declaration applies to its part.
 
 from __future__ import annotations
 
+import math
 import re
 import typing
 from collections.abc import Callable, Iterator
@@ -33,9 +34,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from sqlalchemy import Connection
 
+from modelyard.core.fields import INT64_MAX, INT64_MIN, names_sentence
 from modelyard.core.unit_of_work import ActionPolicy, Actor, Clock, UnitOfWork, system_clock_ms
 from modelyard.errors import InvalidInput
 from modelyard.storage.artifacts import BlobStore
@@ -48,15 +50,75 @@ _PATH_PARAM = re.compile(r"{(\w+)}")
 
 
 def _message(error: Any) -> str:
+    # A broken name reads as its rule and an example, not as a regular expression.
+    sentence = names_sentence(error)
+    if sentence is not None:
+        return sentence
     # Our validators raise ValueError with a sentence for the user; pydantic prefixes it.
     return str(error["msg"]).removeprefix("Value error, ")
 
 
+# How deep a request's JSON may nest: deeper is never a real record, and the stores'
+# JSON functions (and Python's own recursion) have limits of their own.
+MAX_DEPTH = 64
+
+
+def _unstorable(value: Any, path: str, depth: int, free: bool) -> str | None:
+    """Why ``value`` cannot be stored as given, or None: a NUL character in text (which
+    PostgreSQL refuses), an integer beyond 64 bits, a non-finite number inside free-form
+    JSON (which JSON columns cannot hold), or nesting beyond ``MAX_DEPTH``. ``free`` says the
+    value sits in a dict or list rather than in a typed field."""
+    if depth > MAX_DEPTH:
+        return f"{path or 'body'}: nested more than {MAX_DEPTH} levels deep"
+    kind = type(value)
+    if kind is str:
+        return f"{path}: contains a NUL character (\\u0000)" if "\x00" in value else None
+    if kind is int:
+        if not INT64_MIN <= value <= INT64_MAX:
+            return f"{path}: {value} does not fit in 64 bits (the largest is {INT64_MAX})"
+        return None
+    if kind is float:
+        if free and not math.isfinite(value):
+            return f"{path}: {value} is not a finite number; JSON fields take finite numbers"
+        return None
+    if isinstance(value, BaseModel):
+        if getattr(value, "__storable__", False):
+            return None  # its own validators bound every field (metrics: the hot path)
+        for name, item in value.__dict__.items():
+            found = _unstorable(item, f"{path}.{name}" if path else name, depth + 1, False)
+            if found:
+                return found
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            found = _unstorable(key, f"{where} (a key)", depth + 1, True) or _unstorable(
+                item, where, depth + 1, True
+            )
+            if found:
+                return found
+        return None
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _unstorable(item, f"{path}.{index}", depth + 1, True)
+            if found:
+                return found
+    return None
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    """A field's place as a user writes it: ``tags.team``, or ``outputs (key '../x')``
+    for a mapping's key, which pydantic reports as ``(..., '../x', '[key]')``."""
+    parts = [str(p) for p in loc]
+    if len(parts) >= 2 and parts[-1] == "[key]":
+        head = ".".join(parts[:-2]) or "body"
+        return f"{head} (key {parts[-2]!r})"
+    return ".".join(parts) or "body"
+
+
 def invalid_input(exc: ValidationError, what: str) -> InvalidInput:
     """A pydantic validation error as the domain error users see, naming each bad field."""
-    problems = [
-        f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {_message(err)}" for err in exc.errors()
-    ]
+    problems = [f"{_where(err['loc'])}: {_message(err)}" for err in exc.errors()]
     return InvalidInput(
         f"invalid {what}: " + "; ".join(problems),
         details={"errors": [{"loc": list(e["loc"]), "msg": _message(e)} for e in exc.errors()]},
@@ -93,6 +155,18 @@ class Request(Model):
             super().__init__(**data)
         except ValidationError as exc:
             raise invalid_input(exc, f"{_words(type(self).__name__)} request") from None
+
+    @model_validator(mode="after")
+    def _storable(self) -> Request:
+        """Refuse what no store can keep, wherever it sits in the request (not a
+        ``ValueError``: pydantic would wrap it; this is the message the user reads)."""
+        problem = _unstorable(self, "", 0, False)
+        if problem is not None:
+            raise InvalidInput(
+                f"invalid {_words(type(self).__name__)} request: {problem}",
+                details={"problem": problem},
+            )
+        return self
 
 
 class Done(Model):

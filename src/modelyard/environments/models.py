@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
+from modelyard.core.fields import Description, Sha256, VersionNumber, name_field
 from modelyard.core.operations import Model, Request
 from modelyard.environments.hashing import check_python, normalize_lock
 from modelyard.errors import InvalidInput
@@ -20,7 +21,6 @@ MAX_NAME_LENGTH = 250
 MAX_REQUIREMENTS = 2_000
 MAX_LOCK_LINES = 10_000
 MAX_REQUIREMENT_LENGTH = 1_000
-HASH_PATTERN = r"^[0-9a-f]{64}$"
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 # A requirement starts with a project name; uv checks the rest of PEP 508 when resolving.
@@ -41,13 +41,33 @@ def check_requirement(requirement: str) -> str:
 
 
 EnvironmentName = Annotated[
-    str, Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=_NAME, examples=["train"])
+    str,
+    name_field(
+        _NAME,
+        max_length=MAX_NAME_LENGTH,
+        rule="letters, digits, '.', '_' and '-', starting with a letter or digit",
+        example="train",
+    ),
 ]
-PythonVersion = Annotated[str, AfterValidator(check_python), Field(examples=["3.11"])]
-Requirement = Annotated[str, AfterValidator(check_requirement)]
+PythonVersion = Annotated[
+    str,
+    Field(
+        max_length=16,
+        examples=["3.11"],
+        json_schema_extra={"pattern": r"^(0|[1-9]\d*)\.(0|[1-9]\d*)$"},
+    ),
+    AfterValidator(check_python),
+]
+Requirement = Annotated[
+    str, Field(max_length=MAX_REQUIREMENT_LENGTH), AfterValidator(check_requirement)
+]
 Requirements = Annotated[list[Requirement], Field(max_length=MAX_REQUIREMENTS)]
-Lock = Annotated[list[str], Field(max_length=MAX_LOCK_LINES), AfterValidator(normalize_lock)]
-EnvironmentHash = Annotated[str, Field(pattern=HASH_PATTERN)]
+Lock = Annotated[
+    list[Annotated[str, Field(max_length=MAX_REQUIREMENT_LENGTH)]],
+    Field(max_length=MAX_LOCK_LINES),
+    AfterValidator(normalize_lock),
+]
+EnvironmentHash = Sha256
 EnvironmentSource = Literal["spec", "capture"]
 
 
@@ -62,7 +82,7 @@ class EnvironmentSpec(Request):
     python: PythonVersion
     requirements: Requirements = Field(default_factory=list)
     lock: Lock | None = None
-    description: str | None = None
+    description: Description | None = None
 
 
 class Environment(Model):
@@ -98,12 +118,12 @@ class RegisterEnvironment(Request):
     requirements: Requirements = Field(default_factory=list)
     lock: Lock = Field(default_factory=list)
     source: EnvironmentSource = "spec"
-    description: str | None = None
+    description: Description | None = None
 
 
 class GetEnvironment(Request):
     name: EnvironmentName
-    version: Annotated[int, Field(ge=1)] | None = None
+    version: VersionNumber | None = None
 
 
 class FindEnvironmentByHash(Request):

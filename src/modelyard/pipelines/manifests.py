@@ -8,6 +8,7 @@ from.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 
+@dataclass(frozen=True)
 class OutputManifest(Manifest):
     """A step output's manifest: its files and the materializer that reads them back."""
 

@@ -6,27 +6,59 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from modelyard.core.fields import (
+    MAX_ENTRIES,
+    MAX_LOG_LENGTH,
+    Count,
+    JsonObject,
+    Label,
+    Sha256,
+    ShortText,
+    Text,
+    TimestampMs,
+    VersionNumber,
+    name_field,
+)
 from modelyard.core.operations import Model, Request
-from modelyard.tracking.models import Id, Metric, RunStatus
+from modelyard.tracking.models import Id, Metric, RunStatus, WorkspaceName
 
-Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 StepStatus = Literal["FINISHED", "FAILED", "SKIPPED"]
+PIPELINE_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$"
+PipelineName = Annotated[
+    str,
+    name_field(
+        PIPELINE_NAME_PATTERN,
+        max_length=200,
+        rule="letters, digits, '_', '.' and '-', starting with a letter, a digit or '_'",
+        example="train",
+    ),
+]
+ExecutorSpec = Annotated[str, Field(min_length=1, max_length=250, examples=["processes:4"])]
+OutputName = Annotated[
+    str,
+    name_field(
+        r"^[A-Za-z_][A-Za-z0-9_-]*$",
+        max_length=250,
+        rule="letters, digits, '_' and '-', starting with a letter or '_'",
+        example="model",
+    ),
+]
 
 
 class StepOutputInfo(Model):
     manifest: Sha256
-    size: int
-    materializer: str
+    size: Count
+    materializer: ShortText
 
 
 class StartPipelineRun(Request):
-    pipeline: Annotated[str, Field(min_length=1, max_length=200)]
-    definition: dict[str, Any]
+    pipeline: PipelineName
+    definition: JsonObject
     definition_hash: Sha256
-    params: dict[str, Any] = Field(default_factory=dict)
-    executor: str = "inline"
-    source: str | None = None
-    workspace: str | None = None
+    params: JsonObject = Field(default_factory=dict)
+    executor: ExecutorSpec = "inline"
+    source: Label | None = None
+    workspace: WorkspaceName | None = None
     # The registered version (``train:3``) whose code snapshot runs, if it is one.
     registered: Annotated[str, Field(max_length=220)] | None = None
 
@@ -39,7 +71,7 @@ class PipelineRunRef(Model):
 
 class CacheLookup(Request):
     cache_key: Sha256
-    step: str
+    step: ShortText
 
 
 class CachedStep(Model):
@@ -56,24 +88,28 @@ class CacheAnswer(Model):
 
 class RecordStepRun(Request):
     pipeline_run_id: Id
-    node: str
-    step: str
+    node: ShortText
+    step: ShortText
     status: StepStatus
     cache_key: Sha256 | None = None
-    key_parts: dict[str, Any] | None = None
+    key_parts: JsonObject | None = None
     cache_hit: bool = False
     cached_from: Id | None = None
-    cache_reason: str | None = None
-    attempts: int = 0
-    environment_hash: str | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
-    inputs: dict[str, Sha256] = Field(default_factory=dict)
-    outputs: dict[str, StepOutputInfo] = Field(default_factory=dict)
-    metrics: list[Metric] = Field(default_factory=list)
-    started_at: int | None = None
-    ended_at: int | None = None
-    error: str | None = None
-    log: str | None = None
+    cache_reason: Text | None = None
+    attempts: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    environment_hash: Sha256 | None = None
+    params: JsonObject = Field(default_factory=dict)
+    inputs: Annotated[dict[ShortText, Sha256], Field(max_length=MAX_ENTRIES)] = Field(
+        default_factory=dict
+    )
+    outputs: Annotated[dict[OutputName, StepOutputInfo], Field(max_length=MAX_ENTRIES)] = Field(
+        default_factory=dict
+    )
+    metrics: Annotated[list[Metric], Field(max_length=MAX_ENTRIES)] = Field(default_factory=list)
+    started_at: TimestampMs | None = None
+    ended_at: TimestampMs | None = None
+    error: Text | None = None
+    log: Annotated[str, Field(max_length=MAX_LOG_LENGTH)] | None = None
 
 
 class StepRunInfo(Model):
@@ -94,7 +130,7 @@ class StepRunInfo(Model):
 class FinishPipelineRun(Request):
     run_id: Id
     status: RunStatus
-    failure: str | None = None
+    failure: Text | None = None
 
 
 class GetPipelineRun(Request):
@@ -115,7 +151,7 @@ class PipelineRunInfo(Model):
 
 
 class ListPipelineRuns(Request):
-    pipeline: str
+    pipeline: PipelineName
     max_results: Annotated[int, Field(ge=1, le=1000)] = 20
 
 
@@ -141,7 +177,7 @@ class PipelineList(Model):
 
 
 class GetPipeline(Request):
-    name: str
+    name: PipelineName
 
 
 class PipelineInfo(Model):
@@ -154,8 +190,6 @@ class PipelineInfo(Model):
 
 # Registered pipelines ------------------------------------------------------------------------
 
-PIPELINE_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$"
-PipelineName = Annotated[str, Field(min_length=1, max_length=200, pattern=PIPELINE_NAME_PATTERN)]
 # In the snapshot: "flows/train.py:train", "pipeline.yaml" or "package.module:train".
 PipelineEntry = Annotated[str, Field(min_length=1, max_length=1000)]
 
@@ -166,7 +200,7 @@ class RegisterPipeline(Request):
     name: PipelineName
     snapshot: Sha256
     entry: PipelineEntry
-    definition: dict[str, Any]
+    definition: JsonObject
     definition_hash: Sha256
     description: Annotated[str, Field(max_length=10_000)] | None = None
 
@@ -189,7 +223,7 @@ class PipelineVersion(Model):
 
 class GetPipelineVersion(Request):
     name: PipelineName
-    version: Annotated[int, Field(ge=1, le=2**31 - 1)]
+    version: VersionNumber
 
 
 class ListPipelineVersions(Request):

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 
 from modelyard.core.operations import Done, OperationContext, OperationSet
-from modelyard.errors import InvalidInput, NotFound
+from modelyard.errors import NotFound
 from modelyard.pipelines.manifests import manifest_blobs, read_manifest
 from modelyard.pipelines.models import (
     CacheAnswer,
@@ -35,7 +35,6 @@ from modelyard.pipelines.models import (
     StepOutputInfo,
     StepRunInfo,
 )
-from modelyard.storage.artifacts import canonical_artifact_path
 from modelyard.storage.db.inserts import insert_if_absent
 from modelyard.storage.db.tables import (
     lineage_edges,
@@ -203,21 +202,6 @@ def _lineage(ctx: OperationContext, run_id: str, req: RecordStepRun) -> None:
         ctx.conn.execute(insert(lineage_edges), edges)
 
 
-def _output_folder(name: str) -> str:
-    """The artifact folder of the output ``name``: ``outputs/<name>``, one segment deep."""
-    try:
-        folder: str | None = canonical_artifact_path(f"outputs/{name}")
-    except InvalidInput:
-        folder = None
-    if folder is None or folder.count("/") != 1:
-        raise InvalidInput(
-            f"step output name {name!r} cannot be a folder's name: name each output with one "
-            "word, such as 'model'",
-            details={"output": name},
-        )
-    return folder
-
-
 def _index_outputs(ctx: OperationContext, run_id: str, req: RecordStepRun) -> None:
     """Make a step's outputs browsable as the step run's artifacts.
 
@@ -227,7 +211,7 @@ def _index_outputs(ctx: OperationContext, run_id: str, req: RecordStepRun) -> No
     now = ctx.now_ms()
     rows = []
     for name, out in req.outputs.items():
-        folder = _output_folder(name)
+        folder = f"outputs/{name}"  # the request model allows one plain word
         manifest = read_manifest(ctx.blobs, out.manifest)
         rows.append(
             {

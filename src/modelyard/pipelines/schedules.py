@@ -21,12 +21,15 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from sqlalchemy import delete, select, update
 
+from modelyard.core.fields import JsonObject, Text, TimestampMs, name_field
 from modelyard.core.operations import Done, Model, OperationContext, OperationSet, Request
 from modelyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from modelyard.executors import parse_executor_spec
 from modelyard.pipelines import registered
+from modelyard.pipelines.models import ExecutorSpec
 from modelyard.storage.db.inserts import insert_if_absent
 from modelyard.storage.db.tables import schedules
+from modelyard.tracking.models import Id
 
 ops = OperationSet("schedules")
 
@@ -35,7 +38,13 @@ CRON_EXAMPLE = "'*/15 * * * *' (every 15 minutes) or '0 3 * * 1-5' (03:00 UTC on
 _CLAIM_ATTEMPTS = 20
 
 ScheduleName = Annotated[
-    str, Field(min_length=1, max_length=250, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    str,
+    name_field(
+        r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        max_length=250,
+        rule="letters, digits, '.', '_' and '-', starting with a letter or digit",
+        example="nightly-train",
+    ),
 ]
 # A registered pipeline: NAME (its latest version when the schedule fires) or NAME:VERSION.
 PipelineRef = Annotated[
@@ -43,6 +52,8 @@ PipelineRef = Annotated[
     Field(
         min_length=1,
         max_length=220,
+        # Stated for clients; registered.parse_ref decides, with a sentence when refused.
+        json_schema_extra={"pattern": r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}(:[1-9][0-9]{0,9})?$"},
         description="a registered pipeline: NAME (its latest version) or NAME:VERSION",
         examples=["train", "train:3"],
     ),
@@ -106,16 +117,16 @@ class ScheduleInfo(Model):
 class CreateSchedule(Request):
     name: ScheduleName
     pipeline_ref: PipelineRef
-    cron: Annotated[str, Field(min_length=1, max_length=100)]
-    params: dict[str, Any] = Field(default_factory=dict)
-    executor: str = "inline"
+    cron: Annotated[str, Field(min_length=1, max_length=100, examples=["0 3 * * *"])]
+    params: JsonObject = Field(default_factory=dict)
+    executor: ExecutorSpec = "inline"
     enabled: bool = True
 
 
 class TriggerPipeline(Request):
     pipeline_ref: PipelineRef
-    params: dict[str, Any] = Field(default_factory=dict)
-    executor: str = "inline"
+    params: JsonObject = Field(default_factory=dict)
+    executor: ExecutorSpec = "inline"
 
 
 class ListSchedules(Request):
@@ -127,22 +138,22 @@ class ScheduleList(Model):
 
 
 class GetSchedule(Request):
-    name: str
+    name: ScheduleName
 
 
 class SetScheduleEnabled(Request):
-    name: str
+    name: ScheduleName
     enabled: bool
 
 
 class DeleteSchedule(Request):
-    name: str
+    name: ScheduleName
 
 
 class ClaimDueSchedule(Request):
     """``now`` is the scheduler's clock (ms); the store's clock when not given."""
 
-    now: int | None = None
+    now: TimestampMs | None = None
 
 
 class ClaimedSchedule(Model):
@@ -151,10 +162,10 @@ class ClaimedSchedule(Model):
 
 
 class RecordScheduleResult(Request):
-    name: str
-    run_at: int
-    run_id: str | None = None
-    error: str | None = None
+    name: ScheduleName
+    run_at: TimestampMs
+    run_id: Id | None = None
+    error: Text | None = None
 
     @field_validator("error")
     @classmethod

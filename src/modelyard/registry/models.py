@@ -9,11 +9,30 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
+from modelyard.core.fields import (
+    MAX_ENTRIES,
+    Count,
+    Description,
+    JsonObject,
+    Sha256,
+    ShortText,
+    Tags,
+    VersionNumber,
+    name_field,
+)
 from modelyard.core.operations import Model, Request
 from modelyard.errors import InvalidInput
 from modelyard.tracking.models import Id
 
-ModelName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,249}$")]
+ModelName = Annotated[
+    str,
+    name_field(
+        r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,249}$",
+        max_length=250,
+        rule="letters, digits, '_', '.' and '-', starting with a letter or digit",
+        example="churn-model",
+    ),
+]
 
 
 def _not_latest(alias: str) -> str:
@@ -24,9 +43,22 @@ def _not_latest(alias: str) -> str:
 
 
 # An alias never looks like a version number (it starts with a letter).
-AliasName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_\-]{0,99}$"), AfterValidator(_not_latest)]
-Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-Version = Annotated[int, Field(ge=1)]
+AliasName = Annotated[
+    Annotated[
+        str,
+        name_field(
+            r"^[a-z][a-z0-9_\-]{0,99}$",
+            max_length=100,
+            rule="lowercase letters, digits, '_' and '-', starting with a letter",
+            example="champion",
+        ),
+    ],
+    AfterValidator(_not_latest),
+]
+Version = VersionNumber
+Metrics = Annotated[
+    dict[Annotated[str, Field(max_length=250)], float], Field(max_length=MAX_ENTRIES)
+]
 
 
 class VersionStatus(StrEnum):
@@ -95,8 +127,8 @@ class AliasHistory(Model):
 
 class CreateModel(Request):
     name: ModelName
-    description: str | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
+    description: Description | None = None
+    tags: Tags = Field(default_factory=dict)
 
 
 class GetModel(Request):
@@ -112,13 +144,13 @@ class RegisterVersion(Request):
     source: Annotated[str, Field(min_length=1, max_length=1000)]
     manifest: Sha256
     run_id: Id | None = None
-    flavor: str | None = None
-    signature: dict[str, Any] | None = None
+    flavor: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    signature: JsonObject | None = None
     environment_hash: Sha256 | None = None
-    metrics: dict[str, float] | None = None
+    metrics: Metrics | None = None
     trusted: bool = False
-    description: str | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
+    description: Description | None = None
+    tags: Tags = Field(default_factory=dict)
 
 
 class GetVersion(Request):
@@ -191,12 +223,14 @@ class RecordEvaluation(Request):
     baseline_version: Version | None = None
     data: Annotated[str, Field(min_length=1, max_length=1000)]
     data_sha256: Sha256
-    rows: Annotated[int, Field(ge=0)]
+    rows: Count
     target: Annotated[str, Field(min_length=1, max_length=250)]
     # None stands for a value that is not a number (auc on one class): JSON has no NaN.
-    metrics: dict[str, float | None]
-    baseline_metrics: dict[str, float | None] | None = None
-    gates: list[dict[str, Any]] = Field(default_factory=list)
+    metrics: Annotated[dict[ShortText, float | None], Field(max_length=MAX_ENTRIES)]
+    baseline_metrics: (
+        Annotated[dict[ShortText, float | None], Field(max_length=MAX_ENTRIES)] | None
+    ) = None
+    gates: Annotated[list[JsonObject], Field(max_length=1000)] = Field(default_factory=list)
     passed: bool | None = None
 
 

@@ -11,11 +11,12 @@ import hashlib
 import logging
 import os
 import tempfile
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -27,11 +28,12 @@ from modelyard.core.body_limit import BodyLimit
 from modelyard.core.http_api import API_PREFIX
 from modelyard.core.operations import Operation
 from modelyard.environments.operations import OPERATIONS as ENVIRONMENT_OPERATIONS
-from modelyard.errors import InvalidInput, ModelyardError, NotFound
+from modelyard.errors import InvalidInput, ModelyardError, NotFound, PayloadTooLarge
 from modelyard.pipelines.operations import OPERATIONS as PIPELINE_OPERATIONS
 from modelyard.pipelines.registered import OPERATIONS as REGISTERED_PIPELINE_OPERATIONS
 from modelyard.pipelines.schedules import OPERATIONS as SCHEDULE_OPERATIONS
 from modelyard.registry.operations import OPERATIONS as REGISTRY_OPERATIONS
+from modelyard.server.openapi import error_responses
 from modelyard.server.routes import mount_operations
 from modelyard.serving.operations import OPERATIONS as SERVING_OPERATIONS
 from modelyard.serving.rollouts import OPERATIONS as ROLLOUT_OPERATIONS
@@ -60,16 +62,57 @@ def error_response(error: ModelyardError) -> JSONResponse:
     return JSONResponse({"error": error.to_dict()}, status_code=error.http_status)
 
 
-def _mount_blobs(app: FastAPI, backend: LocalBackend) -> None:
+class StoredBlob(BaseModel):
+    sha256: str
+    size: int
+
+
+# Documented here; checked by the blob store, whose refusal names the address it got.
+BlobAddress = Annotated[
+    str,
+    Path(
+        description="the SHA-256 of the blob's content",
+        json_schema_extra={"pattern": "^[0-9a-f]{64}$", "minLength": 64, "maxLength": 64},
+    ),
+]
+
+
+def _declared_length(request: Request) -> int | None:
+    value = request.headers.get("content-length", "")
+    return int(value) if value.isdigit() else None
+
+
+def _mount_blobs(app: FastAPI, backend: LocalBackend, limit: int) -> None:
     blobs = backend.blobs
 
-    @app.head(_BLOBS + "{sha256}", tags=["artifacts"], summary="Whether a blob is stored")
-    def head_blob(sha256: str) -> Response:
+    def too_large() -> PayloadTooLarge:
+        return PayloadTooLarge(
+            f"the upload is larger than {limit} bytes, the most this server stores in one "
+            "artifact (MODELYARD_MAX_BLOB_BYTES on the server)",
+            details={"limit": limit},
+        )
+
+    @app.head(
+        _BLOBS + "{sha256}",
+        tags=["artifacts"],
+        summary="Whether a blob is stored",
+        responses=error_responses(400, 404, 503),
+    )
+    def head_blob(sha256: BlobAddress) -> Response:
         info = blobs.info(sha256)
         return Response(headers={"content-length": str(info.size)})
 
-    @app.get(_BLOBS + "{sha256}", tags=["artifacts"], summary="Download a blob")
-    def get_blob(sha256: str) -> StreamingResponse:
+    @app.get(
+        _BLOBS + "{sha256}",
+        tags=["artifacts"],
+        summary="Download a blob",
+        response_class=StreamingResponse,
+        responses={
+            200: {"content": {"application/octet-stream": {"schema": {"type": "string"}}}},
+            **error_responses(400, 404, 503),
+        },
+    )
+    def get_blob(sha256: BlobAddress) -> StreamingResponse:
         info = blobs.info(sha256)
         stream = blobs.open(sha256)
 
@@ -84,15 +127,34 @@ def _mount_blobs(app: FastAPI, backend: LocalBackend) -> None:
             headers={"content-length": str(info.size)},
         )
 
-    @app.put(_BLOBS + "{sha256}", tags=["artifacts"], summary="Upload a blob by its SHA-256")
-    async def put_blob(sha256: str, request: Request) -> dict[str, Any]:
+    @app.put(
+        _BLOBS + "{sha256}",
+        tags=["artifacts"],
+        summary="Upload a blob by its SHA-256",
+        response_model=StoredBlob,
+        responses=error_responses(400, 413, 503),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+            },
+        },
+    )
+    async def put_blob(sha256: BlobAddress, request: Request) -> StoredBlob:
+        declared = _declared_length(request)
+        if declared is not None and declared > limit:
+            raise too_large()
         # Spool to a temporary file so a large upload never sits in memory, hashing as it
         # arrives: content that does not match its address is refused before it is stored.
         fd, tmp = tempfile.mkstemp(prefix="modelyard-upload-")
         digest = hashlib.sha256()
+        size = 0
         try:
             with os.fdopen(fd, "wb") as out:
                 async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise too_large()
                     digest.update(chunk)
                     out.write(chunk)
             if digest.hexdigest() != sha256:
@@ -103,7 +165,7 @@ def _mount_blobs(app: FastAPI, backend: LocalBackend) -> None:
             info = await run_in_threadpool(blobs.put_file, tmp)
         finally:
             os.unlink(tmp)
-        return {"sha256": info.sha256, "size": info.size}
+        return StoredBlob(sha256=info.sha256, size=info.size)
 
 
 def create_app(backend: LocalBackend, settings: Settings) -> FastAPI:
@@ -122,7 +184,11 @@ def create_app(backend: LocalBackend, settings: Settings) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(InvalidInput(f"invalid request: {exc.errors()}"))
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
+            for e in exc.errors()
+        )
+        return error_response(InvalidInput(f"invalid request: {problems}"))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -147,7 +213,12 @@ def create_app(backend: LocalBackend, settings: Settings) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], summary="The store can be reached")
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        summary="The store can be reached",
+        responses={503: {"description": "The store cannot be reached"}},
+    )
     def readyz() -> JSONResponse:
         try:
             with backend.db.read() as conn:
@@ -161,6 +232,6 @@ def create_app(backend: LocalBackend, settings: Settings) -> FastAPI:
         return {"version": modelyard.__version__, "store": backend.db.dialect}
 
     mount_operations(app, ALL_OPERATIONS, backend)
-    _mount_blobs(app, backend)
+    _mount_blobs(app, backend, settings.max_blob_bytes)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes, exempt=(_BLOBS,))
     return app

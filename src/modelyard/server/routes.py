@@ -15,10 +15,12 @@ from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from modelyard.core.backend import LocalBackend
+from modelyard.core.fields import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
 from modelyard.core.http_api import API_PREFIX, REASON_HEADER, USER_HEADER
-from modelyard.core.operations import Operation
+from modelyard.core.operations import MAX_DEPTH, Operation
 from modelyard.core.unit_of_work import Actor
 from modelyard.errors import InvalidInput
+from modelyard.server.openapi import RequestSchemas, operation_responses
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -31,14 +33,31 @@ async def _read_json(request: Request) -> dict[str, Any]:
         data = json.loads(body)
     except ValueError as exc:
         raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidInput(
+            f"the request body nests too deeply: at most {MAX_DEPTH} levels are accepted"
+        ) from None
     if not isinstance(data, dict):
         raise InvalidInput("the request body must be a JSON object")
     return data
 
 
+def _header(request: Request, name: str, limit: int) -> str | None:
+    """A header's value if given, checked: the store keeps it in a bounded column."""
+    value = request.headers.get(name)
+    if value is None or value == "":
+        return None
+    if len(value) > limit or not value.isprintable():
+        raise InvalidInput(
+            f"the {name} header must be at most {limit} printable characters",
+            details={"header": name, "length": len(value)},
+        )
+    return value
+
+
 def actor_of(request: Request, default: Actor) -> Actor:
     """The caller: until auth is configured, the user the client says it is."""
-    name = request.headers.get(USER_HEADER)
+    name = _header(request, USER_HEADER, MAX_NAME_LENGTH)
     return Actor(name) if name else default
 
 
@@ -54,7 +73,7 @@ def _endpoint(op: Operation[Any, Any], backend: LocalBackend) -> Endpoint:
             backend.call,
             op,
             parsed,
-            reason=request.headers.get(REASON_HEADER),
+            reason=_header(request, REASON_HEADER, MAX_DESCRIPTION_LENGTH),
             actor=actor_of(request, backend.actor),
         )
         return Response(result.model_dump_json(by_alias=True), media_type="application/json")
@@ -63,35 +82,11 @@ def _endpoint(op: Operation[Any, Any], backend: LocalBackend) -> Endpoint:
     return endpoint
 
 
-def _openapi_extra(op: Operation[Any, Any]) -> dict[str, Any]:
-    schema = op.request.model_json_schema(by_alias=True)
-    fields = {k: v for k, v in schema.get("properties", {}).items() if k not in op.path_params}
-    required = set(schema.get("required", []))
-    params: list[dict[str, Any]] = [
-        {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-        for p in op.path_params
-    ]
-    extra: dict[str, Any] = {}
-    if op.method in ("GET", "DELETE"):
-        params += [
-            {"name": k, "in": "query", "required": k in required, "schema": v}
-            for k, v in fields.items()
-        ]
-    else:
-        body = {**schema, "properties": fields}
-        body["required"] = [r for r in schema.get("required", []) if r in fields]
-        extra["requestBody"] = {"content": {"application/json": {"schema": body}}}
-    extra["parameters"] = params
-    extra["x-modelyard-permission"] = op.permission
-    if op.audit:
-        extra["x-modelyard-audit-action"] = op.audit
-    return extra
-
-
 def mount_operations(
     app: FastAPI, operations: Iterable[Operation[Any, Any]], backend: LocalBackend
 ) -> None:
-    """Add one route per operation under ``/api/v1``."""
+    """Add one route per operation under ``/api/v1``, documented from its declaration."""
+    schemas = RequestSchemas()
     for op in operations:
         app.add_api_route(
             API_PREFIX + op.path,
@@ -100,6 +95,8 @@ def mount_operations(
             name=op.name,
             summary=op.summary,
             response_model=op.response,
-            openapi_extra=_openapi_extra(op),
+            responses=operation_responses(op),
+            openapi_extra=schemas.operation(op),
             tags=[op.name.split(".")[0]],
         )
+    schemas.install(app)

@@ -15,12 +15,19 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
+from modelyard.core.fields import Count, Description, name_field
 from modelyard.core.operations import Model, Request
 from modelyard.errors import InvalidInput
 
 # DNS labels: an endpoint and a deployment become Kubernetes Services and Deployments.
-EndpointName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9\-]{0,62}$")]
-DeploymentName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9\-]{0,62}$")]
+_DNS_LABEL = r"^[a-z][a-z0-9\-]{0,62}$"
+_DNS_RULE = "lowercase letters, digits and '-', starting with a letter, at most 63 characters"
+EndpointName = Annotated[
+    str, name_field(_DNS_LABEL, max_length=63, rule=_DNS_RULE, example="churn")
+]
+DeploymentName = Annotated[
+    str, name_field(_DNS_LABEL, max_length=63, rule=_DNS_RULE, example="blue")
+]
 Share = Annotated[int, Field(ge=0, le=100)]
 Port = Annotated[int, Field(ge=1024, le=65535)]
 FIRST_PORT = 7100  # endpoints without a port get the lowest free one from here
@@ -125,7 +132,7 @@ class DeploymentList(Model):
 
 class CreateEndpoint(Request):
     name: EndpointName
-    description: str | None = None
+    description: Description | None = None
     port: Port | None = None
 
 
@@ -173,8 +180,9 @@ class DeleteDeployment(Request):
 
 class SetTraffic(Request):
     endpoint: EndpointName
-    traffic: dict[DeploymentName, Share]
-    mirror: dict[DeploymentName, Share] | None = None  # None keeps the current mirror
+    traffic: Annotated[dict[DeploymentName, Share], Field(max_length=100)]
+    # None keeps the current mirror.
+    mirror: Annotated[dict[DeploymentName, Share], Field(max_length=100)] | None = None
 
 
 class StartRollout(Request):
@@ -204,8 +212,8 @@ class RolloutCommand(Request):
 class Observation(Model):
     """The target deployment's live health over the current step, as the router saw it."""
 
-    requests: Annotated[int, Field(ge=0)]
-    errors: Annotated[int, Field(ge=0)]
+    requests: Count
+    errors: Count
     p99_ms: Annotated[float, Field(ge=0)] | None = None
 
     @property
@@ -229,7 +237,7 @@ class AdvanceRollout(Request):
     endpoint: EndpointName
     rollout_id: Annotated[str, Field(min_length=1, max_length=32)]
     observed: Observation
-    min_requests: Annotated[int, Field(ge=0)] = 20
+    min_requests: Annotated[int, Field(ge=0, le=1_000_000_000)] = 20
 
 
 def parse_shares(items: list[str], what: str) -> dict[str, int]:

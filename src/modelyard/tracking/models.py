@@ -10,10 +10,25 @@ import functools
 import math
 import re
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, Field, field_validator
 
+from modelyard.core.fields import (
+    INT64_MAX,
+    INT64_MIN,
+    MAX_ENTRIES,
+    Count,
+    Description,
+    Int64,
+    JsonObject,
+    Label,
+    Sha256,
+    ShortText,
+    Text,
+    TimestampMs,
+    name_field,
+)
 from modelyard.core.operations import Model, Request
 from modelyard.errors import InvalidInput
 
@@ -78,16 +93,25 @@ def _tag_key(key: str) -> str:
     return validate_key(key, "tag name")
 
 
-MetricKey = Annotated[str, AfterValidator(_metric_key)]
-ParamKey = Annotated[str, AfterValidator(_param_key)]
-TagKey = Annotated[str, AfterValidator(_tag_key)]
+# The length is checked by validate_key (its message names the kind of key); the schema
+# still states it.
+_KEY_BOUND = Field(
+    json_schema_extra={"minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": _KEY.pattern}
+)
+MetricKey = Annotated[str, _KEY_BOUND, AfterValidator(_metric_key)]
+ParamKey = Annotated[str, _KEY_BOUND, AfterValidator(_param_key)]
+TagKey = Annotated[str, _KEY_BOUND, AfterValidator(_tag_key)]
 ParamValue = Annotated[str, Field(max_length=MAX_PARAM_VALUE_LENGTH)]
 TagValue = Annotated[str, Field(max_length=MAX_TAG_VALUE_LENGTH)]
-Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
-
-
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+Id = Annotated[
+    str,
+    name_field(
+        r"^[A-Za-z0-9_\-]+$",
+        max_length=64,
+        rule="letters, digits, '_' and '-' (an id as Modelyard gives it)",
+        example="3f2a9c1e0b7d4e6f8a5b2c1d0e9f8a7b",
+    ),
+]
 
 
 def check_step(step: int, key: str) -> int:
@@ -102,6 +126,10 @@ def check_step(step: int, key: str) -> int:
 
 class Metric(Model):
     """One metric measurement. ``timestamp`` is epoch milliseconds."""
+
+    # Each field is bounded by its own validator, so a batch of thousands is not walked
+    # again for what a store cannot keep (core/operations.py).
+    __storable__: ClassVar[bool] = True
 
     key: MetricKey
     value: float
@@ -124,9 +152,9 @@ class Metric(Model):
 class Source(Model):
     """Where a run's code came from."""
 
-    commit: str | None = None
+    commit: Annotated[str, Field(max_length=64)] | None = None
     dirty: bool | None = None
-    entry_point: str | None = None
+    entry_point: Label | None = None
 
 
 class DatasetInput(Model):
@@ -134,9 +162,9 @@ class DatasetInput(Model):
 
     name: Annotated[str, Field(min_length=1, max_length=250)]
     digest: Annotated[str, Field(min_length=1, max_length=64)]
-    source: str | None = None
-    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
-    row_count: int | None = None
+    source: Label | None = None
+    schema_: JsonObject | None = Field(default=None, alias="schema")
+    row_count: Count | None = None
     context: str | None = Field(default=None, max_length=64)
 
 
@@ -208,7 +236,13 @@ class ArtifactList(Model):
 
 
 WorkspaceName = Annotated[
-    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    str,
+    name_field(
+        r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        max_length=64,
+        rule="letters, digits, '.', '_' and '-', starting with a letter or digit",
+        example="team-a",
+    ),
 ]
 ExperimentName = Annotated[str, Field(min_length=1, max_length=250)]
 
@@ -221,11 +255,14 @@ class ListWorkspaces(Request):
     pass
 
 
+RunTags = Annotated[dict[TagKey, TagValue], Field(max_length=MAX_BATCH_TAGS)]
+
+
 class CreateExperiment(Request):
     name: ExperimentName
     workspace: WorkspaceName | None = None
-    description: str | None = None
-    tags: dict[TagKey, TagValue] = Field(default_factory=dict)
+    description: Description | None = None
+    tags: RunTags = Field(default_factory=dict)
 
 
 class EnsureExperiment(CreateExperiment):
@@ -247,14 +284,14 @@ class ListExperiments(Request):
 
 class CreateRun(Request):
     experiment_id: Id
-    name: Annotated[str, Field(max_length=250)] | None = None
-    start_time: int | None = None
+    name: ShortText | None = None
+    start_time: TimestampMs | None = None
     status: RunStatus = RunStatus.RUNNING
-    description: str | None = None
+    description: Description | None = None
     parent_run_id: Id | None = None
-    tags: dict[TagKey, TagValue] = Field(default_factory=dict)
+    tags: RunTags = Field(default_factory=dict)
     source: Source = Field(default_factory=Source)
-    environment_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+    environment_hash: Sha256 | None = None
 
 
 class GetRun(Request):
@@ -264,10 +301,10 @@ class GetRun(Request):
 class UpdateRun(Request):
     run_id: Id
     status: RunStatus | None = None
-    end_time: int | None = None
-    failure: str | None = None
+    end_time: TimestampMs | None = None
+    failure: Text | None = None
     name: Annotated[str, Field(min_length=1, max_length=250)] | None = None
-    description: str | None = None
+    description: Description | None = None
 
 
 class DeleteRun(Request):
@@ -293,11 +330,11 @@ class GetMetricHistory(Request):
 
 
 class SearchRuns(Request):
-    experiment_ids: Annotated[list[Id], Field(min_length=1)]
+    experiment_ids: Annotated[list[Id], Field(min_length=1, max_length=MAX_ENTRIES)]
     filter: Annotated[str, Field(max_length=MAX_FILTER_LENGTH)] | None = None
-    order_by: list[str] = Field(default_factory=list)
+    order_by: Annotated[list[Label], Field(max_length=100)] = Field(default_factory=list)
     max_results: Annotated[int, Field(ge=1, le=MAX_SEARCH_RESULTS)] = 100
-    page_token: str | None = None
+    page_token: Annotated[str, Field(max_length=100)] | None = None
     include_deleted: bool = False
 
 
@@ -309,10 +346,10 @@ class LogInput(Request):
 class LogArtifact(Request):
     run_id: Id
     path: Annotated[str, Field(min_length=1, max_length=1000)]
-    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-    size: Annotated[int, Field(ge=0)]
+    sha256: Sha256
+    size: Count
 
 
 class ListArtifacts(Request):
     run_id: Id
-    prefix: str | None = None
+    prefix: Label | None = None

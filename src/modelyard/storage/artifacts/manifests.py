@@ -8,14 +8,18 @@ A manifest is data a client uploaded, and its paths later name files written on 
 machines, so ``parse_manifest`` is the one door every reader goes through: each path must be
 a canonical artifact path (nothing absolute, no "..", no backslash or NUL) and each entry a
 SHA-256 and a size, or the manifest is refused with the file and the field that are wrong.
+
+Plain dataclasses and hand-written checks, not pydantic: pipeline step workers read
+manifests inside a step's own environment, which need not have pydantic installed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from typing import Annotated, Any, TypeVar, overload
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import re
+from dataclasses import dataclass
+from typing import Any, TypeVar, overload
 
 from modelyard.errors import InvalidInput
 from modelyard.storage.artifacts.paths import canonical_artifact_path
@@ -23,20 +27,18 @@ from modelyard.storage.artifacts.paths import canonical_artifact_path
 __all__ = ["Manifest", "ManifestFile", "manifest_blobs", "manifest_bytes", "parse_manifest"]
 
 
-class ManifestFile(BaseModel):
+@dataclass(frozen=True)
+class ManifestFile:
     """One file of a manifest: the blob holding its bytes and their length."""
 
-    model_config = ConfigDict(frozen=True)
-
-    # Strict: a size of "12" or true is a broken writer, not a number to guess at.
-    sha256: Annotated[str, Field(strict=True, pattern=r"^[0-9a-f]{64}$")]
-    size: Annotated[int, Field(strict=True, ge=0)]
+    sha256: str
+    size: int
 
 
-class Manifest(BaseModel):
-    """A parsed manifest; owners with extra fields subclass it (pipelines' materializer)."""
-
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True)
+class Manifest:
+    """A parsed manifest; owners with extra fields subclass it (pipelines' materializer),
+    each extra field a string the manifest must hold."""
 
     files: dict[str, ManifestFile]
 
@@ -59,16 +61,30 @@ def _refuse(sha256: str, message: str, **details: Any) -> InvalidInput:
     return InvalidInput(f"manifest {sha256}: {message}", details={"manifest": sha256, **details})
 
 
-def _field_problem(sha256: str, path: str, exc: ValidationError) -> InvalidInput:
-    error = exc.errors()[0]
-    field = ".".join(str(part) for part in error["loc"]) or "entry"
-    if error["type"] == "missing":
-        problem = f"{field} is missing"
-    elif field in _EXPECTED:
-        problem = f"{field} must be {_EXPECTED[field]}, not {error['input']!r}"
-    else:
-        problem = f"{field}: {error['msg']}"
-    return _refuse(sha256, f"file {path!r}: {problem}", path=path, field=field)
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _entry(sha256: str, path: str, entry: dict[str, Any]) -> ManifestFile:
+    """One file's entry, strictly typed: a size of "12" or true is a broken writer."""
+    for field in ("sha256", "size"):
+        if field not in entry:
+            raise _refuse(sha256, f"file {path!r}: {field} is missing", path=path, field=field)
+    digest, size = entry["sha256"], entry["size"]
+    if not isinstance(digest, str) or not _SHA256.match(digest):
+        raise _refuse(
+            sha256,
+            f"file {path!r}: sha256 must be {_EXPECTED['sha256']}, not {digest!r}",
+            path=path,
+            field="sha256",
+        )
+    if type(size) is not int or size < 0:
+        raise _refuse(
+            sha256,
+            f"file {path!r}: size must be {_EXPECTED['size']}, not {size!r}",
+            path=path,
+            field="size",
+        )
+    return ManifestFile(digest, size)
 
 
 def _check_files(sha256: str, files: dict[str, Any]) -> None:
@@ -91,10 +107,6 @@ def _check_files(sha256: str, files: dict[str, Any]) -> None:
                 path=path,
                 field="entry",
             )
-        try:
-            ManifestFile.model_validate(entry)
-        except ValidationError as exc:
-            raise _field_problem(sha256, path, exc) from None
     # "a" and "a/b" cannot both be files: writing the second would find a file in its way.
     folders = {path.rsplit("/", n)[0] for path in files for n in range(1, path.count("/") + 1)}
     clash = sorted(folders & files.keys())
@@ -122,12 +134,17 @@ def parse_manifest(data: bytes, sha256: str, kind: type[Manifest] = Manifest) ->
     if not isinstance(raw, dict) or not isinstance(raw.get("files"), dict):
         raise _refuse(sha256, "the blob is not a manifest (no 'files' mapping)")
     _check_files(sha256, raw["files"])
-    try:
-        return kind.model_validate(raw)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"])
-        raise _refuse(sha256, f"{field}: {error['msg']}", field=field) from None
+    files = {path: _entry(sha256, path, entry) for path, entry in raw["files"].items()}
+    extra = {}
+    for field in dataclasses.fields(kind):
+        if field.name == "files":
+            continue
+        value = raw.get(field.name)
+        if not isinstance(value, str):
+            problem = "is missing" if value is None else f"must be a string, not {value!r}"
+            raise _refuse(sha256, f"{field.name} {problem}", field=field.name)
+        extra[field.name] = value
+    return kind(files=files, **extra)
 
 
 def manifest_blobs(manifest_sha: str, manifest: Manifest) -> list[str]:
