@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 INT32_MAX = 2**31 - 1
@@ -26,11 +26,40 @@ MAX_TEXT_LENGTH = 1_048_576  # a failure's traceback, an error message
 MAX_LOG_LENGTH = 16 * 1_048_576  # a step's captured output (kept as a blob)
 MAX_ENTRIES = 10_000  # items of a list or keys of a mapping in one request
 
-Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
-Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
-TimestampMs = Annotated[int, Field(ge=0, le=MAX_TIMESTAMP_MS)]
+
+def whole(*, ge: int, le: int) -> Any:
+    """The constraints of an integer field: its range, and nothing but an integer (JSON's
+    ``true`` is not 1; a URL's "5" is made a number by the REST adapter first)."""
+    return Field(ge=ge, le=le, strict=True)
+
+
+# How the wire spells the numbers JSON has no literal for (``Model``'s ser_json_inf_nan).
+NON_FINITE = frozenset({"NaN", "Infinity", "-Infinity"})
+
+
+def _number_only(value: Any) -> Any:
+    if isinstance(value, bool) or (isinstance(value, str) and value not in NON_FINITE):
+        raise ValueError(f"must be a number, not {value!r}")
+    return value
+
+
+# Nothing but a number: not JSON's true, not a string (but the spellings of NaN and the
+# infinities, which are how they travel). ``Annotated[float, NUMBER_ONLY, number(...)]``.
+NUMBER_ONLY = BeforeValidator(_number_only)
+
+
+def number(*, ge: float | None = None, le: float | None = None, gt: float | None = None) -> Any:
+    """The range of a number field (with ``NUMBER_ONLY`` beside it)."""
+    return Field(ge=ge, le=le, gt=gt)
+
+
+Int64 = Annotated[int, whole(ge=INT64_MIN, le=INT64_MAX)]
+Count = Annotated[int, whole(ge=0, le=INT64_MAX)]
+TimestampMs = Annotated[int, whole(ge=0, le=MAX_TIMESTAMP_MS)]
 # Version numbers live in 32-bit columns.
-VersionNumber = Annotated[int, Field(ge=1, le=INT32_MAX)]
+VersionNumber = Annotated[int, whole(ge=1, le=INT32_MAX)]
+# true or false, never 1 or "yes".
+Flag = Annotated[bool, Field(strict=True)]
 
 Sha256 = Annotated[str, Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")]
 Label = Annotated[str, Field(max_length=MAX_LABEL_LENGTH)]

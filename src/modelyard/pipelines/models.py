@@ -10,6 +10,7 @@ from modelyard.core.fields import (
     MAX_ENTRIES,
     MAX_LOG_LENGTH,
     Count,
+    Flag,
     JsonObject,
     Label,
     Sha256,
@@ -18,6 +19,7 @@ from modelyard.core.fields import (
     TimestampMs,
     VersionNumber,
     name_field,
+    whole,
 )
 from modelyard.core.operations import Model, Request
 from modelyard.tracking.models import Id, Metric, RunStatus, WorkspaceName
@@ -93,10 +95,10 @@ class RecordStepRun(Request):
     status: StepStatus
     cache_key: Sha256 | None = None
     key_parts: JsonObject | None = None
-    cache_hit: bool = False
+    cache_hit: Flag = False
     cached_from: Id | None = None
     cache_reason: Text | None = None
-    attempts: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    attempts: Annotated[int, whole(ge=0, le=1_000_000)] = 0
     environment_hash: Sha256 | None = None
     params: JsonObject = Field(default_factory=dict)
     inputs: Annotated[dict[ShortText, Sha256], Field(max_length=MAX_ENTRIES)] = Field(
@@ -152,7 +154,7 @@ class PipelineRunInfo(Model):
 
 class ListPipelineRuns(Request):
     pipeline: PipelineName
-    max_results: Annotated[int, Field(ge=1, le=1000)] = 20
+    max_results: Annotated[int, whole(ge=1, le=1000)] = 20
 
 
 class PipelineRunList(Model):

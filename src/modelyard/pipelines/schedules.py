@@ -21,7 +21,7 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from sqlalchemy import delete, select, update
 
-from modelyard.core.fields import JsonObject, Text, TimestampMs, name_field
+from modelyard.core.fields import Flag, JsonObject, Text, TimestampMs, name_field
 from modelyard.core.operations import Done, Model, OperationContext, OperationSet, Request
 from modelyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from modelyard.executors import parse_executor_spec
@@ -120,7 +120,7 @@ class CreateSchedule(Request):
     cron: Annotated[str, Field(min_length=1, max_length=100, examples=["0 3 * * *"])]
     params: JsonObject = Field(default_factory=dict)
     executor: ExecutorSpec = "inline"
-    enabled: bool = True
+    enabled: Flag = True
 
 
 class TriggerPipeline(Request):
@@ -130,7 +130,7 @@ class TriggerPipeline(Request):
 
 
 class ListSchedules(Request):
-    enabled: bool | None = None
+    enabled: Flag | None = None
 
 
 class ScheduleList(Model):
@@ -143,7 +143,7 @@ class GetSchedule(Request):
 
 class SetScheduleEnabled(Request):
     name: ScheduleName
-    enabled: bool
+    enabled: Flag
 
 
 class DeleteSchedule(Request):

@@ -11,14 +11,17 @@ from pydantic import AfterValidator, Field
 
 from modelyard.core.fields import (
     MAX_ENTRIES,
+    NUMBER_ONLY,
     Count,
     Description,
+    Flag,
     JsonObject,
     Sha256,
     ShortText,
     Tags,
     VersionNumber,
     name_field,
+    number,
 )
 from modelyard.core.operations import Model, Request
 from modelyard.errors import InvalidInput
@@ -57,7 +60,10 @@ AliasName = Annotated[
 ]
 Version = VersionNumber
 Metrics = Annotated[
-    dict[Annotated[str, Field(max_length=250)], float], Field(max_length=MAX_ENTRIES)
+    dict[ShortText, Annotated[float, NUMBER_ONLY, number()]], Field(max_length=MAX_ENTRIES)
+]
+Evaluated = Annotated[
+    dict[ShortText, Annotated[float, NUMBER_ONLY, number()] | None], Field(max_length=MAX_ENTRIES)
 ]
 
 
@@ -148,7 +154,7 @@ class RegisterVersion(Request):
     signature: JsonObject | None = None
     environment_hash: Sha256 | None = None
     metrics: Metrics | None = None
-    trusted: bool = False
+    trusted: Flag = False
     description: Description | None = None
     tags: Tags = Field(default_factory=dict)
 
@@ -226,12 +232,10 @@ class RecordEvaluation(Request):
     rows: Count
     target: Annotated[str, Field(min_length=1, max_length=250)]
     # None stands for a value that is not a number (auc on one class): JSON has no NaN.
-    metrics: Annotated[dict[ShortText, float | None], Field(max_length=MAX_ENTRIES)]
-    baseline_metrics: (
-        Annotated[dict[ShortText, float | None], Field(max_length=MAX_ENTRIES)] | None
-    ) = None
+    metrics: Evaluated
+    baseline_metrics: Evaluated | None = None
     gates: Annotated[list[JsonObject], Field(max_length=1000)] = Field(default_factory=list)
-    passed: bool | None = None
+    passed: Flag | None = None
 
 
 class ListEvaluations(Request):

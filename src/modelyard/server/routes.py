@@ -8,6 +8,7 @@ worker thread, and returns the response model as JSON. No route is written by ha
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -61,13 +62,43 @@ def actor_of(request: Request, default: Actor) -> Actor:
     return Actor(name) if name else default
 
 
+def _scalar_types(op: Operation[Any, Any]) -> dict[str, str]:
+    """The JSON type of each top-level field that takes an integer, a number or a boolean."""
+    found = {}
+    for name, prop in op.request.model_json_schema(by_alias=True)["properties"].items():
+        kinds = [prop.get("type")] + [branch.get("type") for branch in prop.get("anyOf", [])]
+        for kind in ("integer", "number", "boolean"):
+            if kind in kinds:
+                found[name] = kind
+    return found
+
+
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
+
+
+def _from_url(value: str, kind: str | None) -> Any:
+    """A path or query value as the JSON value it spells (request fields are strict: the
+    JSON ``true`` is no integer, so neither is a URL's "5" until it is read as one)."""
+    if kind == "integer" and re.fullmatch(r"-?\d+", value):
+        return int(value)
+    if kind == "number" and _NUMBER.match(value):
+        return float(value)
+    if kind == "boolean" and value in ("true", "false"):
+        return value == "true"
+    return value
+
+
 def _endpoint(op: Operation[Any, Any], backend: LocalBackend) -> Endpoint:
+    scalars = _scalar_types(op)
+
     async def endpoint(request: Request) -> Response:
         if op.method in ("GET", "DELETE"):
-            data: dict[str, Any] = dict(request.query_params)
+            data: dict[str, Any] = {
+                k: _from_url(v, scalars.get(k)) for k, v in request.query_params.items()
+            }
         else:
             data = await _read_json(request)
-        data.update(request.path_params)
+        data.update({k: _from_url(v, scalars.get(k)) for k, v in request.path_params.items()})
         parsed = op.parse(data)
         result = await run_in_threadpool(
             backend.call,

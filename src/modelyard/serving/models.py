@@ -15,7 +15,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
-from modelyard.core.fields import Count, Description, name_field
+from modelyard.core.fields import NUMBER_ONLY, Count, Description, name_field, number, whole
 from modelyard.core.operations import Model, Request
 from modelyard.errors import InvalidInput
 
@@ -28,18 +28,19 @@ EndpointName = Annotated[
 DeploymentName = Annotated[
     str, name_field(_DNS_LABEL, max_length=63, rule=_DNS_RULE, example="blue")
 ]
-Share = Annotated[int, Field(ge=0, le=100)]
-Port = Annotated[int, Field(ge=1024, le=65535)]
+Share = Annotated[int, whole(ge=0, le=100)]
+Port = Annotated[int, whole(ge=1024, le=65535)]
+Workers = Annotated[int, whole(ge=1, le=64)]
 FIRST_PORT = 7100  # endpoints without a port get the lowest free one from here
 
 
 class DeploymentConfig(Model):
     """How a deployment's scoring workers run."""
 
-    max_batch_size: Annotated[int, Field(ge=1, le=4096)] = 32
-    max_wait_ms: Annotated[float, Field(ge=0, le=1000)] = 2.0
+    max_batch_size: Annotated[int, whole(ge=1, le=4096)] = 32
+    max_wait_ms: Annotated[float, NUMBER_ONLY, number(ge=0, le=1000)] = 2.0
     # Share of requests written to the inference log (inputs, outputs, latency).
-    sample_rate: Annotated[float, Field(ge=0, le=1)] = 0.1
+    sample_rate: Annotated[float, NUMBER_ONLY, number(ge=0, le=1)] = 0.1
 
 
 class Deployment(Model):
@@ -152,7 +153,7 @@ class CreateDeployment(Request):
     endpoint: EndpointName
     name: DeploymentName
     model_uri: Annotated[str, Field(min_length=1, max_length=1100)]
-    workers: Annotated[int, Field(ge=1, le=64)] = 1
+    workers: Workers = 1
     config: DeploymentConfig = Field(default_factory=DeploymentConfig)
 
 
@@ -160,7 +161,7 @@ class UpdateDeployment(Request):
     endpoint: EndpointName
     name: DeploymentName
     model_uri: Annotated[str, Field(min_length=1, max_length=1100)] | None = None
-    workers: Annotated[int, Field(ge=1, le=64)] | None = None
+    workers: Workers | None = None
     config: DeploymentConfig | None = None
 
 
@@ -188,10 +189,10 @@ class SetTraffic(Request):
 class StartRollout(Request):
     endpoint: EndpointName
     target: DeploymentName
-    steps: Annotated[list[Annotated[int, Field(ge=1, le=100)]], Field(min_length=1, max_length=20)]
-    interval_ms: Annotated[int, Field(ge=0, le=7 * 24 * 3600 * 1000)] = 60_000
-    max_error_rate: Annotated[float, Field(ge=0, le=1)] | None = None
-    max_p99_ms: Annotated[float, Field(gt=0)] | None = None
+    steps: Annotated[list[Annotated[int, whole(ge=1, le=100)]], Field(min_length=1, max_length=20)]
+    interval_ms: Annotated[int, whole(ge=0, le=7 * 24 * 3600 * 1000)] = 60_000
+    max_error_rate: Annotated[float, NUMBER_ONLY, number(ge=0, le=1)] | None = None
+    max_p99_ms: Annotated[float, NUMBER_ONLY, number(gt=0, le=3_600_000)] | None = None
 
     @field_validator("steps")
     @classmethod
@@ -214,7 +215,7 @@ class Observation(Model):
 
     requests: Count
     errors: Count
-    p99_ms: Annotated[float, Field(ge=0)] | None = None
+    p99_ms: Annotated[float, NUMBER_ONLY, number(ge=0)] | None = None
 
     @property
     def error_rate(self) -> float:
@@ -237,7 +238,7 @@ class AdvanceRollout(Request):
     endpoint: EndpointName
     rollout_id: Annotated[str, Field(min_length=1, max_length=32)]
     observed: Observation
-    min_requests: Annotated[int, Field(ge=0, le=1_000_000_000)] = 20
+    min_requests: Annotated[int, whole(ge=0, le=1_000_000_000)] = 20
 
 
 def parse_shares(items: list[str], what: str) -> dict[str, int]:

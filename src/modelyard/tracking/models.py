@@ -20,6 +20,7 @@ from modelyard.core.fields import (
     MAX_ENTRIES,
     Count,
     Description,
+    Flag,
     Int64,
     JsonObject,
     Label,
@@ -28,6 +29,7 @@ from modelyard.core.fields import (
     Text,
     TimestampMs,
     name_field,
+    whole,
 )
 from modelyard.core.operations import Model, Request
 from modelyard.errors import InvalidInput
@@ -153,7 +155,7 @@ class Source(Model):
     """Where a run's code came from."""
 
     commit: Annotated[str, Field(max_length=64)] | None = None
-    dirty: bool | None = None
+    dirty: Flag | None = None
     entry_point: Label | None = None
 
 
@@ -333,9 +335,9 @@ class SearchRuns(Request):
     experiment_ids: Annotated[list[Id], Field(min_length=1, max_length=MAX_ENTRIES)]
     filter: Annotated[str, Field(max_length=MAX_FILTER_LENGTH)] | None = None
     order_by: Annotated[list[Label], Field(max_length=100)] = Field(default_factory=list)
-    max_results: Annotated[int, Field(ge=1, le=MAX_SEARCH_RESULTS)] = 100
+    max_results: Annotated[int, whole(ge=1, le=MAX_SEARCH_RESULTS)] = 100
     page_token: Annotated[str, Field(max_length=100)] | None = None
-    include_deleted: bool = False
+    include_deleted: Flag = False
 
 
 class LogInput(Request):
