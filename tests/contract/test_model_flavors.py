@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from modelyard.client import fluent, models
+from modelyard import models
+from modelyard.client import fluent
 from modelyard.client.client import Client
 from modelyard.errors import InvalidInput
 

@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from modelyard.client import models
+from modelyard import models
 from modelyard.client.client import Client
 from modelyard.errors import InvalidInput
 from modelyard.registry.flavors import OnnxModel, infer_flavor
