@@ -270,6 +270,21 @@ def test_a_folder_without_descriptor_is_refused(client: Client, tmp_path: Path) 
         models.load("models:/raw/1", client=client)
 
 
+def test_outside_a_run_the_source_names_the_model_not_a_folder(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    x, y = _training_set()
+    version = models.register(LogisticRegression().fit(x, y), "in-memory", client=client)
+    # The folder it was saved into is temporary and gone: the object's class is the source.
+    assert version.source == "python:sklearn.linear_model._logistic.LogisticRegression"
+    assert version.run_id is None
+    module = _import_model_module(tmp_path, monkeypatch)
+    offset = tmp_path / "offset.txt"
+    offset.write_text("1")
+    python = models.register(module.Offset(), "offset", artifacts={"offset": offset}, client=client)
+    assert python.source == "python:offset_model.Offset"
+
+
 def test_inside_a_run_the_model_is_logged_to_the_run(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
