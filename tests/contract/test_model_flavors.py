@@ -216,6 +216,19 @@ def test_a_saved_folder_registers_with_its_flavor_and_signature(
     assert (explicit.flavor, explicit.signature) == ("sklearn", given)
 
 
+class NoDownloads:
+    """A client's backend that fails the test when asked for a stored file."""
+
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    def get_blob(self, sha256: str, dest: Any) -> Any:
+        pytest.fail(f"the client downloaded blob {sha256}")
+
+
 def test_a_runs_saved_model_registers_with_its_flavor_and_signature(
     client: Client, tmp_path: Path
 ) -> None:
@@ -224,7 +237,9 @@ def test_a_runs_saved_model_registers_with_its_flavor_and_signature(
     descriptor = models.save(model, tmp_path / "model", sample=x.head())
     run = client.create_run(client.get_or_create_experiment("train").id)
     client.log_artifacts(run.id, tmp_path / "model", "out/model")
-    version = client.registry.register("from-run", f"runs:/{run.id}/out/model")
+    # The store reads the descriptor from its one stored file: nothing is downloaded.
+    registering = Client(settings=client.settings, backend=NoDownloads(client.backend))
+    version = registering.registry.register("from-run", f"runs:/{run.id}/out/model")
     assert (version.flavor, version.signature) == ("sklearn", descriptor.signature)
     assert version.run_id == run.id
     np.testing.assert_array_equal(
