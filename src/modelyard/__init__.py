@@ -40,7 +40,7 @@ _EXPORTS = {
     "run_pipeline": "modelyard.client.fluent",
     "register_materializer": "modelyard.pipelines.materializers",
     "Materializer": "modelyard.pipelines.materializers",
-    "models": "modelyard.client.models",
+    "models": "modelyard.models",
 }
 
 # Exports that are whole modules (``modelyard.models.load(...)``), not names inside one.
@@ -80,7 +80,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from modelyard.client import models
+    from modelyard import models
     from modelyard.client.client import Client
     from modelyard.client.fluent import (
         ActiveRun,

@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from modelyard.client import fluent, models
+from modelyard import models
+from modelyard.client import fluent
 from modelyard.client.client import Client
 from modelyard.errors import InvalidInput
 
@@ -132,10 +133,13 @@ def test_pickle_needs_trust(
     warnings = [r for r in caplog.records if "trusted=True: loading runs pickle" in r.message]
     assert len(warnings) == 2
 
-    # The same pickle files registered without trust are refused on load.
+    # The same pickle files registered without trust are refused on load: the descriptor
+    # gives the version its flavor, but its trusted=True is the files' claim, not the
+    # registrant's choice.
     folder = tmp_path / "pickled"
     models.save(Doubler(), folder, trusted=True)
-    client.registry.register("doubler", folder, flavor="pickle")
+    untrusted = client.registry.register("doubler", folder)
+    assert (untrusted.flavor, untrusted.trusted) == ("pickle", False)
     with pytest.raises(InvalidInput, match="not registered with trusted=True"):
         models.load("models:/doubler/2", client=client)
     # Its package follows the registry, not the descriptor saved with the files.
@@ -191,15 +195,87 @@ def test_unsafe_or_tampered_skops_files_are_refused(client: Client, tmp_path: Pa
         models.load("models:/unsafe/2", client=client)
 
 
-def test_descriptor_flavor_must_match_the_version(client: Client, tmp_path: Path) -> None:
+def test_a_saved_folder_registers_with_its_flavor_and_signature(
+    client: Client, tmp_path: Path
+) -> None:
+    folder = tmp_path / "model"
+    x, y = _training_set()
+    model = LogisticRegression().fit(x, y)
+    descriptor = models.save(model, folder, sample=x.head())
+    assert descriptor.signature is not None
+    version = client.registry.register("saved", folder)
+    assert (version.flavor, version.signature) == ("sklearn", descriptor.signature)
+    assert version.trusted is False
+    assert client.registry.version("saved", 1) == version
+    loaded = models.load(version.uri, client=client)
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+    # What the registrant gives is kept: the same flavor, and a signature of their own.
+    given = {"type": "ndarray", "dtype": "float64", "kind": "float", "shape": [-1, 3]}
+    explicit = client.registry.register("saved", folder, flavor="sklearn", signature=given)
+    assert (explicit.flavor, explicit.signature) == ("sklearn", given)
+
+
+class NoDownloads:
+    """A client's backend that fails the test when asked for a stored file."""
+
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    def get_blob(self, sha256: str, dest: Any) -> Any:
+        pytest.fail(f"the client downloaded blob {sha256}")
+
+
+def test_a_runs_saved_model_registers_with_its_flavor_and_signature(
+    client: Client, tmp_path: Path
+) -> None:
+    x, y = _training_set()
+    model = LogisticRegression().fit(x, y)
+    descriptor = models.save(model, tmp_path / "model", sample=x.head())
+    run = client.create_run(client.get_or_create_experiment("train").id)
+    client.log_artifacts(run.id, tmp_path / "model", "out/model")
+    # The store reads the descriptor from its one stored file: nothing is downloaded.
+    registering = Client(settings=client.settings, backend=NoDownloads(client.backend))
+    version = registering.registry.register("from-run", f"runs:/{run.id}/out/model")
+    assert (version.flavor, version.signature) == ("sklearn", descriptor.signature)
+    assert version.run_id == run.id
+    np.testing.assert_array_equal(
+        models.load(version.uri, client=client).predict(x), model.predict(x)
+    )
+    # A descriptor deeper than the registered folder's root describes another model.
+    whole_run = client.registry.register("whole-run", f"runs:/{run.id}/out")
+    assert (whole_run.flavor, whole_run.signature) == (None, None)
+
+
+def test_a_flavor_that_contradicts_the_descriptor_is_refused(
+    client: Client, tmp_path: Path
+) -> None:
     folder = tmp_path / "model"
     x, y = _training_set()
     descriptor = models.save(LogisticRegression().fit(x, y), folder, sample=x)
     assert descriptor.libraries["scikit-learn"]
     assert json.loads((folder / "modelyard-model.json").read_text())["flavor"] == "sklearn"
-    client.registry.register("mismatch", folder, flavor="python")
-    with pytest.raises(InvalidInput, match="registered as flavor 'python'"):
-        models.load("models:/mismatch/1", client=client)
+    with pytest.raises(InvalidInput, match="holds a 'sklearn' model") as refused:
+        client.registry.register("mismatch", folder, flavor="python")
+    assert "not 'python'" in refused.value.message
+    assert refused.value.details["descriptor_flavor"] == "sklearn"
+    assert client.registry.list() == []
+
+
+def test_a_malformed_descriptor_is_refused_at_registration(client: Client, tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "model.skops").write_bytes(b"weights")
+    (folder / "modelyard-model.json").write_text('{"flavor": "tensorflow"}')
+    with pytest.raises(InvalidInput, match=r"modelyard-model\.json of '.*model' is malformed"):
+        client.registry.register("broken", folder)
+    (folder / "modelyard-model.json").write_text("not json")
+    with pytest.raises(InvalidInput, match="is malformed"):
+        client.registry.register("broken", folder, flavor="sklearn")
+    assert client.registry.list() == []
 
 
 def test_a_folder_without_descriptor_is_refused(client: Client, tmp_path: Path) -> None:
@@ -207,6 +283,21 @@ def test_a_folder_without_descriptor_is_refused(client: Client, tmp_path: Path) 
     client.registry.register("raw", tmp_path / "weights.bin")
     with pytest.raises(InvalidInput, match=r"modelyard-model\.json"):
         models.load("models:/raw/1", client=client)
+
+
+def test_outside_a_run_the_source_names_the_model_not_a_folder(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    x, y = _training_set()
+    version = models.register(LogisticRegression().fit(x, y), "in-memory", client=client)
+    # The folder it was saved into is temporary and gone: the object's class is the source.
+    assert version.source == "python:sklearn.linear_model._logistic.LogisticRegression"
+    assert version.run_id is None
+    module = _import_model_module(tmp_path, monkeypatch)
+    offset = tmp_path / "offset.txt"
+    offset.write_text("1")
+    python = models.register(module.Offset(), "offset", artifacts={"offset": offset}, client=client)
+    assert python.source == "python:offset_model.Offset"
 
 
 def test_inside_a_run_the_model_is_logged_to_the_run(

@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from modelyard.client import models
+from modelyard import models
 from modelyard.client.client import Client
 from modelyard.errors import InvalidInput
 from modelyard.registry.flavors import OnnxModel, infer_flavor
@@ -50,6 +50,7 @@ def test_a_converted_model_round_trips(client: Client) -> None:
     version = models.register(graph, "onnx-lr", client=client)
     assert version.flavor == "onnx"
     assert version.trusted is False
+    assert version.source == "python:onnx.onnx_ml_pb2.ModelProto"
     # Inferred from the graph's single tensor input.
     assert version.signature == {
         "type": "ndarray",
@@ -126,6 +127,9 @@ def test_a_plain_onnx_file_registers_and_loads(client: Client, tmp_path: Path) -
     file = tmp_path / "exported.onnx"
     file.write_bytes(to_onnx(model, x.to_numpy()[:1]).SerializeToString())
     client.registry.register("plain", file, flavor="onnx")
+    # Given the file's path, modelyard.models records that file as where the model came from.
+    saved = models.register(file, "saved-from-file", client=client)
+    assert (saved.source, saved.flavor) == (str(file.resolve()), "onnx")
     loaded = models.load("models:/plain/1", client=client)
     assert loaded.flavor == "onnx"
     assert loaded.signature is not None

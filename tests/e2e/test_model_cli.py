@@ -47,6 +47,31 @@ def test_register_alias_show_and_download(cli: Cli) -> None:
     assert "archived" in cli("model", "archive", "churn", "1", "--reason", "old").stdout
 
 
+def test_alias_history_as_json(cli: Cli) -> None:
+    for _ in range(2):
+        cli("model", "register", "hist", "model.bin")
+    assert cli("model", "alias", "hist", "prod", "--history", "--json").json() == []
+    pointed = cli("model", "alias", "hist", "prod", "1", "--reason", "first", "--json").json()
+    assert (pointed["version"], pointed["aliases"]) == (1, ["prod"])
+    cli("model", "alias", "hist", "prod", "2", "--reason", "better auc")
+    cli("model", "alias", "hist", "prod", "--delete", "--reason", "retired")
+    moves = cli("model", "alias", "hist", "prod", "--history", "--json").json()
+    assert [
+        (m["alias"], m["previous_version"], m["version"], m["actor"], m["reason"]) for m in moves
+    ] == [
+        ("prod", None, 1, "e2e", "first"),
+        ("prod", 1, 2, "e2e", "better auc"),
+        ("prod", 2, None, "e2e", "retired"),
+    ]
+    times = [m["at"] for m in moves]
+    assert times == sorted(times)
+    assert all(isinstance(t, int) and t > 1_700_000_000_000 for t in times)  # ms since 1970
+    lines = cli("model", "alias", "hist", "prod", "--delete", "--json", expect=2)
+    assert "--json goes with --history or a VERSION" in lines.assert_user_error()[0]
+    lines = cli("model", "alias", "nope", "prod", "--history", "--json", expect=2)
+    assert "model 'nope'" in lines.assert_user_error()[0]
+
+
 def test_a_joblib_file_registers_trusted_with_tags_and_shows_them(cli: Cli) -> None:
     cli.python(
         "import joblib\n"

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from sklearn.linear_model import LogisticRegression
 
-from modelyard.client import models
+from modelyard import models
 from modelyard.client.client import Client
 from modelyard.environments.models import EnvironmentSpec
 from modelyard.environments.modelyard_wheel import modelyard_wheel
@@ -203,7 +203,9 @@ def _run(args: list[str], env: dict[str, str], cwd: Path | None = None) -> str:
 
 
 @pytest.mark.slow
-def test_package_installs_into_a_fresh_venv_and_serves(client: Client, tmp_path: Path) -> None:
+def test_package_installs_into_a_fresh_venv_and_serves(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """What the Dockerfile does, without Docker: a new environment gets the package's
     requirements (Modelyard from the package's own wheel, the rest from the package index)
     and runs the image's command, the scoring server.
@@ -215,7 +217,8 @@ def test_package_installs_into_a_fresh_venv_and_serves(client: Client, tmp_path:
     # No registered environment, so the flavor's libraries are pinned as installed here
     # (uv's cache already holds them, which keeps the install short).
     models.save(model, tmp_path / "saved", sample=x.head())
-    client.registry.register("pkg", tmp_path / "saved", flavor="sklearn")
+    monkeypatch.chdir(tmp_path)  # a local folder registers from the working folder's tree
+    client.registry.register("pkg", "saved", flavor="sklearn")
     package = client.registry.package("models:/pkg/1", tmp_path / "package")
     env = _clean_env()
     venv = tmp_path / "venv"

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from modelyard.client import models
+from modelyard import models
 from modelyard.client.client import Client
 from modelyard.core.backend import open_local_backend
 from modelyard.errors import BackendUnavailable, InvalidInput, NotFound
@@ -87,7 +87,11 @@ def test_register_a_pipeline_step_output(client: Client, tmp_path: Path) -> None
     result = run_pipeline(load_pipeline(str(module)), backend=client.backend)
     assert result.status == RunStatus.FINISHED, result.steps
     source = f"pipelines:/{result.run_id}/train/output"
-    version = client.registry.register("steps", source, flavor="sklearn")
+    # The step returned a saved folder: its descriptor gives the flavor and the signature.
+    version = client.registry.register("steps", source)
+    assert version.flavor == "sklearn"
+    assert version.signature == {"type": "ndarray", "dtype": "float64", "kind": "float",
+                                 "shape": [-1, 2]}  # fmt: skip
     step_run = result.steps["train"].run_id
     assert version.run_id == step_run  # the step run: its metrics and environment
     assert version.metrics == {"train_rows": 40.0}
@@ -242,7 +246,10 @@ def test_register_from_s3(tmp_path: Path, s3: Any, bucket: str, endpoint: str) -
                 key = f"models/churn/{file.relative_to(tmp_path / 'model').as_posix()}"
                 s3.put_object(Bucket=bucket, Key=key, Body=file.read_bytes())
         version = client.registry.register("s3model", f"s3://{bucket}/models/churn/")
-        assert version.flavor is None  # not given: the descriptor holds it
+        # Not given: the downloaded descriptor holds them.
+        assert version.flavor == "sklearn"
+        assert version.signature == {"type": "ndarray", "dtype": "float64", "kind": "float",
+                                     "shape": [-1, 3]}  # fmt: skip
         loaded = models.load(version.uri, client=client)
         np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
 

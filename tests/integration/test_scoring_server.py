@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from modelyard.client import models
+from modelyard import models
 from modelyard.client.client import Client
 from modelyard.errors import InvalidInput
 from modelyard.registry.flavors import save_model

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from modelyard.client import models
+from modelyard import models
 from modelyard.client.client import Client
 from modelyard.core.backend import open_local_backend
 from modelyard.serving.models import RolloutState

@@ -36,3 +36,29 @@ def test_package_ships_type_information() -> None:
     from importlib.resources import files
 
     assert files("modelyard").joinpath("py.typed").is_file()
+
+
+def test_models_is_a_real_module_in_a_fresh_interpreter() -> None:
+    code = (
+        "import sys\n"
+        "import modelyard.models\n"
+        "from modelyard.models import LoadedModel, load, register, save\n"
+        "import modelyard\n"
+        "assert modelyard.models is sys.modules['modelyard.models']\n"
+        "assert (modelyard.models.load, modelyard.models.register) == (load, register)\n"
+        "assert modelyard.models.save is save and LoadedModel.__name__ == 'LoadedModel'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_lazy_models_attribute_is_the_same_module() -> None:
+    code = (
+        "import sys, modelyard\n"
+        "assert 'modelyard.models' not in sys.modules\n"
+        "models = modelyard.models\n"
+        "assert models is sys.modules['modelyard.models'], models\n"
+        "assert callable(models.load)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,7 +21,7 @@ from modelyard.cli.output import (
 from modelyard.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from modelyard.serving.models import Endpoint, Rollout
+    from modelyard.serving.models import Endpoint, LiveEndpoint, Rollout
 
 endpoint_app = command_group("Endpoints: stable addresses that split traffic between deployments.")
 deployment_app = command_group("Deployments: model versions run by scoring workers.")
@@ -42,24 +43,20 @@ def _shares(split: dict[str, int]) -> str:
     return " ".join(f"{n}={s}" for n, s in sorted(split.items()) if s) or "none"
 
 
-def _show_endpoint(endpoint: Endpoint) -> None:
-    # Loaded when the command runs: `modelyard --help` imports every command module.
-    from modelyard.config import get_settings
-    from modelyard.serving.supervisor import read_status
-
-    live = read_status(get_settings()).get("endpoints", {}).get(endpoint.name, {})
+def _show_endpoint(endpoint: Endpoint, live: LiveEndpoint) -> None:
     print_mapping(
         f"Endpoint {endpoint.name}",
         {
             "url": f"http://127.0.0.1:{endpoint.port}/invocations",
             "traffic": _shares(endpoint.traffic),
             "mirror": _shares(endpoint.mirror),
-            "supervised": "yes" if live else "no (run `modelyard supervisor`)",
+            "supervised": f"yes (pid {live.supervisor_pid})"
+            if live.supervised
+            else f"no ({live.reason})",
             "created": f"{format_time(endpoint.created_at)} by {endpoint.created_by}",
             "description": endpoint.description,
         },
     )
-    states = live.get("deployments", {})
     print_table(
         "Deployments",
         ["name", "model", "workers", "traffic", "mirror", "state", "restarts"],
@@ -70,8 +67,8 @@ def _show_endpoint(endpoint: Endpoint) -> None:
             d.workers,
             f"{endpoint.traffic.get(d.name, 0)}%",
             f"{endpoint.mirror.get(d.name, 0)}%" if endpoint.mirror.get(d.name) else "",
-            states.get(d.name, {}).get("state", "-"),
-            states.get(d.name, {}).get("restarts", "-"),
+            live.deployments[d.name].state,
+            live.deployments[d.name].restarts if live.supervised else "-",
         ],
     )
     if endpoint.rollout is not None:
@@ -146,13 +143,25 @@ def list_endpoints(as_json: JsonOption = False) -> None:
 def show_endpoint(
     name: Annotated[str, typer.Argument(help="Endpoint name.")], as_json: JsonOption = False
 ) -> None:
-    """Show an endpoint: deployments, traffic, live state and its latest rollout."""
+    """Show an endpoint: deployments, traffic, live state and its latest rollout.
+
+    The live state is what the supervisor on this machine last reported (``--json``: under
+    ``live``; not supervised, with the reason, when none runs the endpoint).
+    """
+    # Loaded when the command runs: `modelyard --help` imports every command module.
+    from modelyard.serving.supervisor import live_endpoint
+
     with user_errors():
-        endpoint = open_client().serving.endpoint(name)
+        client = open_client()
+        endpoint = client.serving.endpoint(name)
+        live = live_endpoint(client.settings, endpoint)
         if as_json:
-            print_json(endpoint)
+            # Each as its own JSON (NaN and infinities as strings), then one object.
+            shown = json.loads(endpoint.model_dump_json(by_alias=True))
+            shown["live"] = json.loads(live.model_dump_json(by_alias=True))
+            print_json(shown)
         else:
-            _show_endpoint(endpoint)
+            _show_endpoint(endpoint, live)
 
 
 @endpoint_app.command("delete")

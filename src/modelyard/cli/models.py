@@ -224,15 +224,29 @@ def alias(
     delete: Annotated[bool, typer.Option("--delete", help="Remove the alias.")] = False,
     history: Annotated[bool, typer.Option("--history", help="Show its moves.")] = False,
     reason: ReasonOption = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print JSON: with --history its moves (at, actor, reason, previous_version, "
+            "version), with VERSION the version it now points at.",
+        ),
+    ] = False,
 ) -> None:
     """Point an alias at a version, remove it (--delete) or show its history (--history)."""
     with user_errors():
+        if as_json and delete and not history:
+            fail("--json goes with --history or a VERSION; --delete prints no JSON")
         registry = open_client().registry
         if history:
+            changes = registry.alias_history(name, alias_name)
+            if as_json:
+                print_json(changes)
+                return
             print_table(
                 f"{name}@{alias_name}",
                 ["when", "from", "to", "by", "why"],
-                registry.alias_history(name, alias_name),
+                changes,
                 lambda h: [format_time(h.at), h.previous_version, h.version, h.actor, h.reason],
             )
         elif delete:
@@ -241,7 +255,10 @@ def alias(
         elif version is None:
             fail("give the VERSION to point the alias at, or --delete, or --history")
         else:
-            registry.set_alias(name, alias_name, version, reason=reason)
+            pointed = registry.set_alias(name, alias_name, version, reason=reason)
+            if as_json:
+                print_json(pointed)
+                return
             typer.echo(f"models:/{name}@{alias_name} -> models:/{name}/{version}")
 
 

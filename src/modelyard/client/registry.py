@@ -137,6 +137,7 @@ class RegistryClient:
         trusted: bool = False,
         reason: str | None = None,
         allow_outside_cwd: bool = False,
+        recorded_source: str | None = None,
     ) -> ModelVersion:
         """Register a new version from ``runs:/RUN_ID/PATH``, ``pipelines:/RUN_ID/STEP/OUTPUT``,
         ``s3://BUCKET/KEY``, ``http(s)://...`` or a local file or folder.
@@ -148,6 +149,13 @@ class RegistryClient:
         the settings allow it (``MODELYARD_ALLOW_PRIVATE_URLS``,
         ``MODELYARD_PRIVATE_URL_HOSTS``). A local path must lead inside the current working
         folder unless ``allow_outside_cwd`` is true; a folder's links must stay inside it.
+
+        When the files hold a ``modelyard-model.json`` (a saved model), the version records
+        its flavor and signature unless given; a ``flavor`` that contradicts it is refused.
+        ``trusted`` is never read from the files. ``recorded_source`` is what the version
+        records as its source when ``source`` is not where the files come from (files saved
+        for this call into a temporary folder: ``modelyard.models.register`` records the
+        model's class); by default, the source itself (a local path made absolute).
         """
         text = os.fspath(source)
         run_id = None
@@ -174,7 +182,7 @@ class RegistryClient:
             text = str(Path(text).resolve())
         request = RegisterVersion(
             model=name,
-            source=text,
+            source=text if recorded_source is None else recorded_source,
             manifest=self._put_manifest(files),
             run_id=run_id,
             flavor=flavor,

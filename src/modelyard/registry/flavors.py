@@ -21,6 +21,11 @@ A registered version may also be one model file with no descriptor: a ``.onnx`` 
 elsewhere, the ``.skops`` file of a pipeline step, or (trusted only) a ``.pkl``/``.joblib``
 saved by other tools. ``describe`` and ``load_model`` build its descriptor from the flavor the
 registry records.
+
+When the files of a new version hold a descriptor at their root, the version records its
+flavor and signature unless the registrant gives them (``registered_metadata``); a flavor
+given that contradicts it is refused. Trust is never read from the files: only the
+registrant grants it.
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ from modelyard.registry.signatures import infer_signature
 from modelyard.storage.artifacts import copy_files
 
 DESCRIPTOR = "modelyard-model.json"
+# A descriptor is a few KB (a signature of 10,000 columns is under 1 MB); a bigger file at
+# its name is not one, and the server reads it whole.
+MAX_DESCRIPTOR_BYTES = 8 << 20
 INPUT_EXAMPLE = "input_example.json"
 FLAVORS = ("sklearn", "onnx", "python", "pickle")
 _ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
@@ -425,6 +433,28 @@ def write_descriptor(path: Path, descriptor: ModelDescriptor) -> None:
     (path / DESCRIPTOR).write_text(descriptor.model_dump_json(indent=2))
 
 
+def parse_descriptor(data: bytes, where: str | None = None) -> ModelDescriptor:
+    """The descriptor in ``data``, the ``modelyard-model.json`` of ``where`` (a source, named
+    in the error); an ``InvalidInput`` if it is not one."""
+    of = f" of {where}" if where is not None else ""
+    if len(data) > MAX_DESCRIPTOR_BYTES:
+        raise InvalidInput(
+            f"{DESCRIPTOR}{of} is over {MAX_DESCRIPTOR_BYTES >> 20} MB: it is not a descriptor "
+            "written by modelyard.models.save",
+            details={"file": DESCRIPTOR, "size": len(data)},
+        )
+    try:
+        return ModelDescriptor.model_validate_json(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"])
+        problem = f"{field}: {error['msg']}" if field else error["msg"]
+        raise InvalidInput(
+            f"{DESCRIPTOR}{of} is malformed: {problem}",
+            details={"file": DESCRIPTOR, "field": field or None},
+        ) from exc
+
+
 def read_descriptor(path: Path) -> ModelDescriptor:
     """The descriptor of a saved model folder; an ``InvalidInput`` if missing or malformed."""
     file = path / DESCRIPTOR
@@ -433,10 +463,31 @@ def read_descriptor(path: Path) -> ModelDescriptor:
             f"'{path}' has no {DESCRIPTOR}: save models with modelyard.models.save or "
             "modelyard.models.register"
         )
-    try:
-        return ModelDescriptor.model_validate_json(file.read_bytes())
-    except ValidationError as exc:
-        raise InvalidInput(f"{DESCRIPTOR} is malformed: {exc.errors()[0]['msg']}") from exc
+    return parse_descriptor(file.read_bytes())
+
+
+def registered_metadata(
+    descriptor: ModelDescriptor,
+    flavor: str | None,
+    signature: dict[str, Any] | None,
+    *,
+    source: str,
+) -> tuple[str, dict[str, Any] | None]:
+    """The flavor and signature a new version of files described by ``descriptor`` records:
+    those its registrant gave, else the descriptor's.
+
+    A flavor given that is not the descriptor's is an ``InvalidInput`` naming both: such a
+    version would never load. A signature given wins (the registrant may know more than the
+    sample the model was saved with). The descriptor's ``trusted`` is not used here: whether
+    a pickle may load is the registrant's choice, never the files' claim.
+    """
+    if flavor is not None and flavor != descriptor.flavor:
+        raise InvalidInput(
+            f"{source} holds a '{descriptor.flavor}' model (its {DESCRIPTOR} says so), not "
+            f"'{flavor}': register it with flavor '{descriptor.flavor}', or without a flavor",
+            details={"flavor": flavor, "descriptor_flavor": descriptor.flavor},
+        )
+    return descriptor.flavor, signature if signature is not None else descriptor.signature
 
 
 def load_model(

@@ -2,7 +2,10 @@
 
 A version's files are a manifest of blobs (see ``storage/artifacts/manifests.py``): they
 are immutable and hashed. Registering from a run snapshots the run's latest metrics, its
-input datasets and its environment.
+input datasets and its environment. When the files hold a model descriptor at their root,
+the version records its flavor and signature unless the request gives them
+(``flavors.registered_metadata``): the descriptor is read here, from its one stored blob,
+whatever the files came from (a run, a step, a folder, a download).
 """
 
 from __future__ import annotations
@@ -14,6 +17,12 @@ from sqlalchemy import delete, func, insert, select, update
 
 from modelyard.core.operations import Done, OperationContext, OperationSet
 from modelyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from modelyard.registry.flavors import (
+    DESCRIPTOR,
+    MAX_DESCRIPTOR_BYTES,
+    parse_descriptor,
+    registered_metadata,
+)
 from modelyard.registry.models import (
     AliasChange,
     AliasHistory,
@@ -40,7 +49,7 @@ from modelyard.registry.models import (
     VersionList,
     VersionStatus,
 )
-from modelyard.storage.artifacts.manifests import manifest_blobs, parse_manifest
+from modelyard.storage.artifacts.manifests import Manifest, manifest_blobs, parse_manifest
 from modelyard.storage.db.inserts import insert_if_absent
 from modelyard.storage.db.tables import (
     alias_history,
@@ -175,6 +184,21 @@ def list_models(ctx: OperationContext, req: ListModels) -> ModelList:
     return ModelList(models=[_model(ctx, r) for r in rows.mappings()])
 
 
+def _metadata(
+    ctx: OperationContext, req: RegisterVersion, manifest: Manifest
+) -> tuple[str | None, dict[str, Any] | None]:
+    """The flavor and signature the version records: the request's, completed from the
+    descriptor at the root of its files when there is one."""
+    entry = manifest.files.get(DESCRIPTOR)
+    if entry is None:
+        return req.flavor, req.signature
+    with ctx.blobs.open(entry.sha256) as stored:
+        # One byte over the limit is enough to refuse it; the rest is never read.
+        data = stored.read(MAX_DESCRIPTOR_BYTES + 1)
+    descriptor = parse_descriptor(data, f"'{req.source}'")
+    return registered_metadata(descriptor, req.flavor, req.signature, source=f"'{req.source}'")
+
+
 @ops.write(
     "POST", "/models/{model}/versions", permission="models:write", audit="model.version.registered"
 )
@@ -191,6 +215,7 @@ def register_version(ctx: OperationContext, req: RegisterVersion) -> ModelVersio
         raise InvalidInput(f"{len(missing)} file(s) of manifest {req.manifest} are not stored")
     if not manifest.files:
         raise InvalidInput(f"'{req.source}' holds no files: a model version needs at least one")
+    flavor, signature = _metadata(ctx, req, manifest)
     metrics, datasets, environment = dict(req.metrics or {}), [], req.environment_hash
     bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
     if bad:
@@ -222,8 +247,8 @@ def register_version(ctx: OperationContext, req: RegisterVersion) -> ModelVersio
         "run_id": req.run_id,
         "manifest": req.manifest,
         "size": sum(f.size for f in manifest.files.values()),
-        "flavor": req.flavor,
-        "signature": req.signature,
+        "flavor": flavor,
+        "signature": signature,
         "environment_hash": environment,
         "metrics": metrics,
         "datasets": datasets,

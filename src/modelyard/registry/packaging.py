@@ -64,7 +64,7 @@ import json
 import sys
 from pathlib import Path
 
-from modelyard.client.models import load
+from modelyard.models import load
 
 HERE = Path(__file__).resolve().parent
 

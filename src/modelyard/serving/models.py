@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 
@@ -121,6 +121,37 @@ class Endpoint(Model):
     created_at: int
     updated_at: int
     created_by: str
+
+
+class LiveDeployment(Model):
+    """A deployment as the supervisor on this machine runs it."""
+
+    # ready, starting or restarting; "not running" when no supervisor runs it.
+    state: str
+    url: str | None = None
+    pid: int | None = None
+    model: str | None = None
+    workers: int | None = None
+    restarts: int = 0
+    last_exit: int | None = None
+
+
+class LiveEndpoint(Model):
+    """What the supervisor on this machine last reported for an endpoint.
+
+    ``supervised`` is false, and ``reason`` says why, when no supervisor runs it; then
+    every deployment is "not running". ``routing`` is the router's view: the split it
+    applies, the deployments it sends to, and the last minute's requests, errors and
+    latency per deployment.
+    """
+
+    supervised: bool
+    reason: str | None = None
+    supervisor_pid: int | None = None
+    reported_at: int | None = None
+    url: str | None = None
+    routing: dict[str, Any] | None = None
+    deployments: dict[str, LiveDeployment] = Field(default_factory=dict)
 
 
 class EndpointList(Model):

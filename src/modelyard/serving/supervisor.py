@@ -41,6 +41,8 @@ from modelyard.serving.models import (
     Deployment,
     Endpoint,
     ListEndpoints,
+    LiveDeployment,
+    LiveEndpoint,
     RolloutState,
 )
 from modelyard.serving.router import Router, router_app
@@ -469,3 +471,57 @@ def read_status(settings: Settings) -> dict[str, Any]:
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
     return found if isinstance(found, dict) else {}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    return True
+
+
+def live_endpoint(settings: Settings, endpoint: Endpoint) -> LiveEndpoint:
+    """What the supervisor on this machine reports for ``endpoint``, every deployment of it
+    included; not supervised, saying why, when no supervisor runs it.
+
+    A supervisor that stops writes an empty status; one that was killed leaves its last
+    one, which counts only while its process is alive.
+    """
+    status = read_status(settings)
+    pid = status.get("pid")
+    reported = status.get("endpoints", {}).get(endpoint.name)
+    hint = "run `modelyard supervisor` to serve it"
+    if not isinstance(pid, int):
+        reason = f"no supervisor is running on this machine: {hint}"
+    elif not _alive(pid):
+        reason = f"the supervisor that last reported (pid {pid}) is no longer running: {hint}"
+    elif not isinstance(reported, dict):
+        reason = (
+            f"the supervisor (pid {pid}) does not serve endpoint '{endpoint.name}' yet: it "
+            "starts the router at its next poll (see its output if it cannot bind the port)"
+        )
+    else:
+        deployments = reported.get("deployments", {})
+        return LiveEndpoint(
+            supervised=True,
+            supervisor_pid=pid,
+            reported_at=status.get("at"),
+            url=reported.get("url"),
+            routing=reported.get("routing"),
+            deployments={
+                d.name: LiveDeployment.model_validate(
+                    deployments.get(d.name, {"state": "not running"})
+                )
+                for d in endpoint.deployments
+            },
+        )
+    return LiveEndpoint(
+        supervised=False,
+        reason=reason,
+        supervisor_pid=pid if isinstance(pid, int) else None,
+        reported_at=status.get("at"),
+        deployments={d.name: LiveDeployment(state="not running") for d in endpoint.deployments},
+    )

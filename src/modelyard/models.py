@@ -57,6 +57,19 @@ def _fluent_run(client: Client | None) -> tuple[Client, str | None]:
     return fluent._current().client, None
 
 
+def _source_of(model: Any) -> str:
+    """What a version of ``model`` registered outside a run records as its source.
+
+    The folder it is saved into is temporary, gone once registered, so it is never the
+    source: the model file it was read from (the path of a ``.onnx`` file), else the
+    object's class, ``python:MODULE.CLASS``.
+    """
+    if isinstance(model, str | os.PathLike):
+        return str(Path(model).resolve())
+    cls = type(model)
+    return f"python:{cls.__module__}.{cls.__qualname__}"
+
+
 def register(
     model: Any,
     name: str,
@@ -74,7 +87,9 @@ def register(
 
     Inside an active run the saved folder is logged as the run's ``models/<name>``
     artifacts and registered from there (so the version keeps the run's metrics and
-    datasets); otherwise the folder is registered directly. The version's environment is
+    datasets, and its source is ``runs:/RUN_ID/models/<name>``); otherwise the folder is
+    registered directly, with the object's class as its source (``python:MODULE.CLASS``;
+    for the path of a ``.onnx`` file, that file). The version's environment is
     ``environment`` (a hash), else the run's, else this interpreter's, captured now: the
     model object was made here, so this is where its libraries are known.
     """
@@ -89,21 +104,23 @@ def register(
             model, folder, flavor=flavor, sample=sample, artifacts=artifacts, trusted=trusted
         )
         source = str(folder)
+        recorded: str | None = _source_of(model)
         if run_id is not None:
             prefix = f"models/{name}"
             target.log_artifacts(run_id, folder, prefix)
-            source = f"runs:/{run_id}/{prefix}"
+            source, recorded = f"runs:/{run_id}/{prefix}", None  # the run names it
         return target.registry.register(
             name,
             source,
             flavor=descriptor.flavor,
             signature=descriptor.signature,
-            trusted=descriptor.trusted,
+            trusted=trusted,
             environment_hash=environment,
             description=description,
             reason=reason,
             # The folder is the one just saved here, in a temporary folder of this machine.
             allow_outside_cwd=True,
+            recorded_source=recorded,
         )
 
 
