@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -306,7 +309,6 @@ def test_runs_against_a_server_too(tmp_path: Path, step_log: Path) -> None:
 
 
 def test_a_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
-    import os
     import time
 
     from modelyard.pipelines.worker import run_process
@@ -323,3 +325,67 @@ def test_a_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("the step's child process outlived the timeout")
+
+
+FLOW = """
+import modelyard
+
+
+@modelyard.step
+def double(x: int = 2) -> int:
+    return 2 * x
+
+
+@modelyard.pipeline
+def doubled():
+    return double()
+"""
+
+CHILD = """
+import json
+import flow
+import modelyard
+
+step = modelyard.run_pipeline(flow.doubled).steps["double"]
+env = modelyard.Client().environments.get_by_hash(step.environment_hash)
+print(json.dumps({"reason": step.cache_reason, "env": step.environment_hash, "lock": env.lock}))
+"""
+
+
+def test_a_step_without_an_environment_reruns_when_the_interpreters_packages_change(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "flow.py").write_text(FLOW)
+    site = tmp_path / "site"
+
+    def run_with(version: str) -> dict[str, object]:
+        """A new process whose interpreter has ``fakelib`` at ``version`` installed."""
+        for old in site.glob("*.dist-info"):
+            (old / "METADATA").unlink()
+            old.rmdir()
+        info = site / f"fakelib-{version}.dist-info"
+        info.mkdir(parents=True)
+        metadata = f"Metadata-Version: 2.1\nName: fakelib\nVersion: {version}\n"
+        (info / "METADATA").write_text(metadata)
+        settings = make_settings(tmp_path)
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(tmp_path), str(site)]),
+            "MODELYARD_URI": settings.uri,
+            "MODELYARD_ARTIFACT_ROOT": str(settings.artifact_root),
+            "MODELYARD_HOME": str(settings.home),
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD], env=env, cwd=tmp_path, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return dict(json.loads(done.stdout.splitlines()[-1]))
+
+    first, same, upgraded = run_with("1.0"), run_with("1.0"), run_with("2.0")
+    assert first["reason"] == "miss: first run of this step"
+    assert str(same["reason"]).startswith("hit: same code, parameters, inputs and environment")
+    assert upgraded["reason"] == "miss: environment changed"
+    assert first["env"] == same["env"] != upgraded["env"]
+    # The hash each step run records names the environment it ran in, registered.
+    assert "fakelib==1.0" in first["lock"]  # type: ignore[operator]
+    assert "fakelib==2.0" in upgraded["lock"]  # type: ignore[operator]
