@@ -327,6 +327,41 @@ def test_a_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     raise AssertionError("the step's child process outlived the timeout")
 
 
+def test_a_step_output_feeds_a_json_typed_argument_and_a_value_feeds_it_too(
+    backend: LocalBackend, step_log: Path, tmp_path: Path
+) -> None:
+    tuned = run_pipeline(ps.tuned_gate, backend=backend)
+    assert tuned.status == RunStatus.FINISHED
+    assert output_value(backend, tuned, tmp_path / "a") == {"passes": False, "threshold": 0.25}
+    client = modelyard.Client(backend=backend)
+    decision = tuned.steps["passes"]
+    assert client.get_run(decision.run_id).params == {}  # both arguments came as inputs
+    executed(step_log)
+    assert sorted(run_pipeline(ps.tuned_gate, backend=backend).cached) == sorted(tuned.steps)
+    assert executed(step_log) == []
+    # The threshold is hashed by the content of the output it came from.
+    changed = run_pipeline(ps.tuned_gate, backend=backend, params={"level": 0}).steps
+    assert executed(step_log) == ["pick_threshold", "passes"]
+    assert changed["pick_threshold"].cache_reason == "miss: param level: 1 -> 0"
+    assert changed["passes"].cache_reason == "miss: input threshold changed"
+    # Passed as a value, the same argument is a parameter, hashed by its value.
+    fixed = run_pipeline(ps.fixed_gate, backend=backend, params={"threshold": 0.0})
+    assert output_value(backend, fixed, tmp_path / "b") == {"passes": True, "threshold": 0.0}
+    assert client.get_run(fixed.steps["passes"].run_id).params == {"threshold": "0.0"}
+    again = run_pipeline(ps.fixed_gate, backend=backend, params={"threshold": 0.5}).steps
+    assert again["passes"].cache_reason == "miss: param threshold: 0.0 -> 0.5"
+    rerun = run_pipeline(ps.fixed_gate, backend=backend, params={"threshold": 0.5})
+    assert sorted(rerun.cached) == sorted(again)
+
+
+def test_an_int_output_comes_back_as_an_int_in_another_process(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
+    result = run_pipeline(ps.rows_plus, backend=backend, executor="processes:2")
+    assert result.status == RunStatus.FINISHED, result.steps
+    assert output_value(backend, result, tmp_path) == {"sum": 21, "types": ["int", "int"]}
+
+
 FLOW = """
 import modelyard
 

@@ -150,7 +150,9 @@ class _Run:
             kind=step.kind,
             params=params,
             inputs=inputs,
-            input_types={k: v.type for k, v in step.inputs.items()},
+            input_types={
+                k: spec.type for k in {*step.inputs, *inputs} if (spec := step.input_spec(k))
+            },
             outputs={k: v.type for k, v in step.outputs.items()},
             blob_root=self.artifacts.blobs.root,
             storage_options=self.artifacts.blobs.storage_options or None,
