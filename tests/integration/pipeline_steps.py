@@ -132,3 +132,53 @@ def fan(n_rows: int = 20):
     b = branch.node("b")(data, k=2)
     c = branch.node("c")(data, k=3)
     return join(a, b, c)
+
+
+# Steps whose JSON-typed arguments take another step's output (or a value) -------------------
+
+
+@modelyard.step
+def pick_threshold(level: int = 1) -> float:
+    _ran("pick_threshold")
+    return 0.25 * level
+
+
+@modelyard.step
+def count_rows(data: pd.DataFrame) -> int:
+    _ran("count_rows")
+    return len(data)
+
+
+@modelyard.step
+def add(x: int, y: int) -> dict:
+    _ran("add")
+    # The output of a step returning int comes back as that int, not a string or an array.
+    return {"sum": x + y, "types": [type(x).__name__, type(y).__name__]}
+
+
+@modelyard.step
+def passes(metrics: dict, threshold: float) -> dict:
+    _ran("passes")
+    return {"passes": metrics["score"] >= threshold, "threshold": threshold}
+
+
+@modelyard.pipeline
+def tuned_gate(n_rows: int = 20, level: int = 1):
+    """A tuning step passes its threshold, an evaluation its dict of metrics, to a decision."""
+    data = make_data(n_rows=n_rows)
+    train, test = split(data)
+    metrics = evaluate(fit(train), test)
+    return passes(metrics, pick_threshold(level=level))
+
+
+@modelyard.pipeline
+def fixed_gate(n_rows: int = 20, threshold: float = 0.25):
+    """The same decision with its threshold as a value."""
+    data = make_data(n_rows=n_rows)
+    train, test = split(data)
+    return passes(evaluate(fit(train), test), threshold)
+
+
+@modelyard.pipeline
+def rows_plus(n_rows: int = 20, extra: int = 1):
+    return add(count_rows(make_data(n_rows=n_rows)), extra)

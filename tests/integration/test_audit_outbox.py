@@ -22,6 +22,7 @@ from modelyard.client.client import Client
 from modelyard.core.audit import ChainReport, verify_chain
 from modelyard.core.backend import LocalBackend, open_local_backend
 from modelyard.core.operations import Done, OperationContext, OperationSet
+from modelyard.environments.current import register_current
 from modelyard.errors import AlreadyExists, Conflict
 from modelyard.storage.db.tables import (
     audit_chain_head,
@@ -118,6 +119,10 @@ def now_ms() -> int:
 
 def test_each_change_writes_its_audit_record_and_event(store: Store) -> None:
     client = store.client
+    # A process's first run registers the environment it runs in: done first here, so the
+    # records below are the tracking changes alone.
+    register_current(client.backend)
+    skipped, skipped_events = len(store.audit()), len(store.events())
     started = now_ms()
     exp = client.create_experiment("audited", reason="track the audit")
     run = client.create_run(exp.id)
@@ -128,7 +133,7 @@ def test_each_change_writes_its_audit_record_and_event(store: Store) -> None:
     client.delete_run(run.id, reason="duplicate of another run")
     ended = now_ms()
 
-    audit = store.audit()
+    audit = store.audit()[skipped:]
     assert [(r["action"], r["target_kind"], r["target_id"]) for r in audit] == [
         ("workspace.created", "workspace", "default"),
         ("experiment.created", "experiment", exp.id),
@@ -139,7 +144,7 @@ def test_each_change_writes_its_audit_record_and_event(store: Store) -> None:
         ("run.updated", "run", failed.id),
         ("run.deleted", "run", run.id),
     ]
-    assert [r["seq"] for r in audit] == list(range(1, len(audit) + 1))
+    assert [r["seq"] for r in audit] == list(range(skipped + 1, skipped + len(audit) + 1))
     assert all(r["actor"] == "tester" for r in audit)
     assert all(started <= r["at"] <= ended for r in audit)
     assert [r["reason"] for r in audit] == [
@@ -169,7 +174,7 @@ def test_each_change_writes_its_audit_record_and_event(store: Store) -> None:
     assert audit[7]["before"] == {"lifecycle": "active"}
     assert audit[7]["after"] == {"lifecycle": "deleted"}
 
-    events = store.events()
+    events = store.events()[skipped_events:]
     assert [(e["type"], e["subject"]) for e in events] == [
         ("workspace.created", "default"),
         ("experiment.created", exp.id),
@@ -272,7 +277,9 @@ def test_the_chain_verifies_after_many_changes_and_shows_an_edit(any_store: Stor
     make_changes(any_store.client)
     report = any_store.verify()
     assert report.ok
-    assert report.checked == len(any_store.audit()) == 2 + 10 * 3 + 4
+    # The workspace, the experiment, this interpreter's environment (registered by the first
+    # run), three changes per run, four deletions.
+    assert report.checked == len(any_store.audit()) == 3 + 10 * 3 + 4
 
     any_store.tamper(update(audit_records).where(audit_records.c.seq == 3).values(reason="x"))
 
@@ -325,7 +332,9 @@ def test_concurrent_writers_keep_one_linear_chain(any_store: Store) -> None:
     assert errors == []
 
     audit = any_store.audit()
-    assert len(audit) == setup + threads * changes
+    # The first of the runs also registers the environment they run in (once: the others
+    # find it, or lose the race to the same content and return it).
+    assert len(audit) == setup + 1 + threads * changes
     assert [r["seq"] for r in audit] == list(range(1, len(audit) + 1))
     # Linear: every record links to the one before it, so no two share a predecessor.
     assert len({r["prev_hash"] for r in audit}) == len(audit)

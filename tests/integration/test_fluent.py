@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +15,7 @@ import pytest
 
 import modelyard
 from modelyard.client.client import Client
+from modelyard.environments.current import current_hash
 from modelyard.errors import Conflict, InvalidInput
 from modelyard.tracking.models import RunStatus
 from tests.conftest import LEAK, leaky_folder
@@ -204,3 +207,23 @@ def test_a_folder_with_a_link_leaving_it_is_not_logged(client: Client, tmp_path:
     with modelyard.start_run("fluent") as run, pytest.raises(InvalidInput, match=LEAK):
         modelyard.log_artifacts(out, "outputs")
     assert client.list_artifacts(run.id) == []  # refused before anything was uploaded
+
+
+def test_a_run_records_its_environment_and_env_show_resolves_it(
+    client: Client, tmp_path: Path
+) -> None:
+    with modelyard.start_run("fluent") as first:
+        pass
+    with modelyard.start_run("fluent") as second:
+        pass
+    stored = [client.get_run(r.id).environment_hash for r in (first, second)]
+    assert stored == [current_hash(), current_hash()]
+    assert [e.version for e in client.environments.list("captured")] == [1]
+    shown = subprocess.run(
+        [sys.executable, "-m", "modelyard", "env", "show", current_hash(), "--json"],
+        env={**os.environ, "MODELYARD_URI": f"sqlite:///{tmp_path / 'm.db'}"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(shown.stdout)["hash"] == current_hash()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -306,7 +309,6 @@ def test_runs_against_a_server_too(tmp_path: Path, step_log: Path) -> None:
 
 
 def test_a_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
-    import os
     import time
 
     from modelyard.pipelines.worker import run_process
@@ -323,3 +325,102 @@ def test_a_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("the step's child process outlived the timeout")
+
+
+def test_a_step_output_feeds_a_json_typed_argument_and_a_value_feeds_it_too(
+    backend: LocalBackend, step_log: Path, tmp_path: Path
+) -> None:
+    tuned = run_pipeline(ps.tuned_gate, backend=backend)
+    assert tuned.status == RunStatus.FINISHED
+    assert output_value(backend, tuned, tmp_path / "a") == {"passes": False, "threshold": 0.25}
+    client = modelyard.Client(backend=backend)
+    decision = tuned.steps["passes"]
+    assert client.get_run(decision.run_id).params == {}  # both arguments came as inputs
+    executed(step_log)
+    assert sorted(run_pipeline(ps.tuned_gate, backend=backend).cached) == sorted(tuned.steps)
+    assert executed(step_log) == []
+    # The threshold is hashed by the content of the output it came from.
+    changed = run_pipeline(ps.tuned_gate, backend=backend, params={"level": 0}).steps
+    assert executed(step_log) == ["pick_threshold", "passes"]
+    assert changed["pick_threshold"].cache_reason == "miss: param level: 1 -> 0"
+    assert changed["passes"].cache_reason == "miss: input threshold changed"
+    # Passed as a value, the same argument is a parameter, hashed by its value.
+    fixed = run_pipeline(ps.fixed_gate, backend=backend, params={"threshold": 0.0})
+    assert output_value(backend, fixed, tmp_path / "b") == {"passes": True, "threshold": 0.0}
+    assert client.get_run(fixed.steps["passes"].run_id).params == {"threshold": "0.0"}
+    again = run_pipeline(ps.fixed_gate, backend=backend, params={"threshold": 0.5}).steps
+    assert again["passes"].cache_reason == "miss: param threshold: 0.0 -> 0.5"
+    rerun = run_pipeline(ps.fixed_gate, backend=backend, params={"threshold": 0.5})
+    assert sorted(rerun.cached) == sorted(again)
+
+
+def test_an_int_output_comes_back_as_an_int_in_another_process(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
+    result = run_pipeline(ps.rows_plus, backend=backend, executor="processes:2")
+    assert result.status == RunStatus.FINISHED, result.steps
+    assert output_value(backend, result, tmp_path) == {"sum": 21, "types": ["int", "int"]}
+
+
+FLOW = """
+import modelyard
+
+
+@modelyard.step
+def double(x: int = 2) -> int:
+    return 2 * x
+
+
+@modelyard.pipeline
+def doubled():
+    return double()
+"""
+
+CHILD = """
+import json
+import flow
+import modelyard
+
+step = modelyard.run_pipeline(flow.doubled).steps["double"]
+env = modelyard.Client().environments.get_by_hash(step.environment_hash)
+print(json.dumps({"reason": step.cache_reason, "env": step.environment_hash, "lock": env.lock}))
+"""
+
+
+def test_a_step_without_an_environment_reruns_when_the_interpreters_packages_change(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "flow.py").write_text(FLOW)
+    site = tmp_path / "site"
+
+    def run_with(version: str) -> dict[str, object]:
+        """A new process whose interpreter has ``fakelib`` at ``version`` installed."""
+        for old in site.glob("*.dist-info"):
+            (old / "METADATA").unlink()
+            old.rmdir()
+        info = site / f"fakelib-{version}.dist-info"
+        info.mkdir(parents=True)
+        metadata = f"Metadata-Version: 2.1\nName: fakelib\nVersion: {version}\n"
+        (info / "METADATA").write_text(metadata)
+        settings = make_settings(tmp_path)
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(tmp_path), str(site)]),
+            "MODELYARD_URI": settings.uri,
+            "MODELYARD_ARTIFACT_ROOT": str(settings.artifact_root),
+            "MODELYARD_HOME": str(settings.home),
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD], env=env, cwd=tmp_path, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return dict(json.loads(done.stdout.splitlines()[-1]))
+
+    first, same, upgraded = run_with("1.0"), run_with("1.0"), run_with("2.0")
+    assert first["reason"] == "miss: first run of this step"
+    assert str(same["reason"]).startswith("hit: same code, parameters, inputs and environment")
+    assert upgraded["reason"] == "miss: environment changed"
+    assert first["env"] == same["env"] != upgraded["env"]
+    # The hash each step run records names the environment it ran in, registered.
+    assert "fakelib==1.0" in first["lock"]  # type: ignore[operator]
+    assert "fakelib==2.0" in upgraded["lock"]  # type: ignore[operator]

@@ -99,12 +99,117 @@ def test_an_input_must_come_from_a_step_or_a_file() -> None:
         _ = wrong.definition
 
 
-def test_a_step_output_cannot_feed_a_parameter() -> None:
+@modelyard.step
+def count(frame: pd.DataFrame) -> int:
+    return len(frame)
+
+
+@modelyard.step
+def add(x: int, y: int) -> int:
+    return x + y
+
+
+@modelyard.step
+def evaluate(values: np.ndarray) -> dict:
+    return {"score": float(values.mean())}
+
+
+@modelyard.step
+def decide(metrics: dict, threshold: float, note=None) -> bool:
+    return bool(metrics["score"] >= threshold)
+
+
+def test_a_json_typed_argument_is_an_input_or_a_parameter_by_what_is_passed() -> None:
+    @modelyard.pipeline
+    def sized():
+        return add(count(load()), 1)
+
+    node = sized.definition.node("add")
+    assert node.inputs == {"x": StepOutputRef("count", "output")}
+    assert node.params == {"y": 1}
+    # Only the value is a parameter: the output is an input, hashed by its content.
+    assert sized.definition.node_params(node, {}) == {"y": 1}
+    described = sized.definition.describe()["steps"][-1]
+    assert described["inputs"] == {"x": {"step": "count", "output": "output"}}
+    assert described["params"] == {"y": {"value": 1}}
+
+
+def test_a_step_output_feeds_a_dict_and_a_float_of_another_step() -> None:
+    @modelyard.pipeline
+    def gate(level: float = 0.5):
+        metrics = evaluate(to_array(load()))
+        threshold = total(to_array(load.node("again")(n=3)), scale=level)
+        return decide(metrics, threshold)
+
+    node = gate.definition.node("decide")
+    assert node.inputs == {
+        "metrics": StepOutputRef("evaluate", "output"),
+        "threshold": StepOutputRef("total", "output"),
+    }
+    assert gate.definition.node_params(node, {"level": 0.5}) == {"note": None}
+    # The same argument can take a value in another pipeline.
+    given = {"metrics": StepOutputRef("evaluate", "output")}
+    decision = Node("decide", decide.definition, given, {"threshold": 0.7})
+    nodes = [*gate.definition.nodes[:-1], decision]
+    literal = build_pipeline("literal", nodes, params=gate.definition.params)
+    params = literal.node_params(literal.node("decide"), {"level": 0.5})
+    assert params == {"threshold": 0.7, "note": None}
+
+
+def test_an_int_output_feeds_a_float_parameter() -> None:
+    @modelyard.pipeline
+    def scaled():
+        return total(to_array(load()), scale=count(load.node("rows")()))
+
+    assert scaled.definition.node("total").inputs["scale"] == StepOutputRef("count", "output")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            lambda: load(n=load()),
+            r"step 'load_2': parameter 'n' expects builtins.int but step 'load' output "
+            r"'output' is pandas.DataFrame",
+        ),
+        (
+            lambda: add(to_array(load()), 1),
+            r"step 'add': parameter 'x' expects builtins.int but step 'to_array' output "
+            r"'output' is numpy.ndarray",
+        ),
+        (
+            lambda: add(modelyard.file("data.csv"), 1),
+            r"step 'add': parameter 'x' expects builtins.int, but modelyard.file\(\) gives a "
+            r"path",
+        ),
+        (
+            lambda: decide({"score": 1.0}, 0.5, note=pd.DataFrame()),
+            r"step 'decide': parameter 'note' must be a JSON value .*not a "
+            r"pandas.DataFrame",
+        ),
+        (lambda: add("one", 2), r"step 'add': parameter 'x' must be integer, got 'one'"),
+    ],
+    ids=["frame-to-int", "array-to-int", "file-to-int", "frame-literal", "mistyped-literal"],
+)
+def test_what_a_json_typed_argument_cannot_take_is_named(body: object, message: str) -> None:
     @modelyard.pipeline
     def wrong():
-        return load(n=load())
+        return body()  # type: ignore[operator]
 
-    with pytest.raises(InvalidInput, match="parameter 'n' cannot take a step output"):
+    with pytest.raises(InvalidInput, match=message):
+        _ = wrong.definition
+
+
+def test_a_literal_for_a_step_of_many_outputs_is_refused_naming_it() -> None:
+    @modelyard.step(outputs=["a", "b"])
+    def pair() -> tuple[int, int]:
+        return 1, 2
+
+    @modelyard.pipeline
+    def wrong():
+        return add(pair(), 1)
+
+    with pytest.raises(InvalidInput, match="step 'add': 'x' got all outputs of a multi-output"):
         _ = wrong.definition
 
 

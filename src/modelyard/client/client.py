@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard.config import Settings, get_settings
 from modelyard.core.backend import Backend, open_backend
+from modelyard.environments.current import register_current
 from modelyard.errors import InvalidInput, NotFound
 from modelyard.storage.artifacts import files_in, files_of, normalize_artifact_path, safe_target
 from modelyard.tracking import operations as ops
@@ -162,6 +163,14 @@ class Client:
         environment_hash: str | None = None,
         start_time: int | None = None,
     ) -> Run:
+        """Start a run in ``experiment_id``.
+
+        Its environment is ``environment_hash``, else this interpreter's: captured once per
+        process and registered in the store the first time (``environments.current``), so
+        ``modelyard env show`` resolves what the run records.
+        """
+        if environment_hash is None:
+            environment_hash = register_current(self.backend)
         request = CreateRun(
             experiment_id=experiment_id,
             name=name,

@@ -179,7 +179,11 @@ def start_run(
     nested: bool = False,
     workspace: str | None = None,
 ) -> ActiveRun:
-    """Start a run and make it active; use it as a context manager to end it."""
+    """Start a run and make it active; use it as a context manager to end it.
+
+    The run records its source (git) and its environment: this interpreter's packages,
+    captured and registered once per process (``Client.create_run``).
+    """
     # git is asked only when a run starts.
     from modelyard.client.source import capture_source
 

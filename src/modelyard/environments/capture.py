@@ -8,6 +8,7 @@ description instead, so the capture says what it left out.
 
 from __future__ import annotations
 
+import io
 import json
 import platform
 import sys
@@ -36,6 +37,29 @@ def _not_from_an_index(dist: metadata.Distribution) -> str | None:
     return "local file" if str(info.get("url", "")).startswith("file:") else "direct URL"
 
 
+def _name_and_version(dist: metadata.Distribution) -> tuple[str | None, str | None]:
+    """The ``Name`` and ``Version`` fields of a distribution's metadata.
+
+    They are read from the metadata's header block only, the part before the first blank
+    line: ``dist.metadata`` parses the whole file as an e-mail message, long description
+    included, which made capturing a 150-package environment take 200 ms instead of 20.
+    The files are the ones ``importlib.metadata`` reads, in the same order.
+    """
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or dist.read_text("") or ""
+    fields: dict[str, str] = {}
+    for line in io.StringIO(text):  # line by line: the header is usually a few lines long
+        if not line.rstrip("\r\n"):
+            break  # the blank line that ends the header block
+        key, colon, value = line.partition(":")
+        key = key.lower()
+        # A line starting with white space continues the field above it.
+        if colon and key in ("name", "version") and key not in fields and not line[0].isspace():
+            fields[key] = value.strip()
+            if len(fields) == 2:
+                break  # the first of each is the one that counts
+    return fields.get("name"), fields.get("version")
+
+
 def installed_lock(path: list[str] | None = None) -> tuple[list[str], list[str]]:
     """The packages on ``path`` (default ``sys.path``) as sorted lock lines, and what was
     left out."""
@@ -43,10 +67,7 @@ def installed_lock(path: list[str] | None = None) -> tuple[list[str], list[str]]
     left_out: dict[str, str] = {}
     found = metadata.distributions() if path is None else metadata.distributions(path=path)
     for dist in found:
-        try:
-            raw = dist.metadata["Name"]
-        except KeyError:  # newer importlib_metadata raises where the stdlib returns None
-            raw = None
+        raw, version = _name_and_version(dist)
         if not raw:
             continue
         name = normalize_name(raw)
@@ -55,10 +76,10 @@ def installed_lock(path: list[str] | None = None) -> tuple[list[str], list[str]]
         why = "Modelyard itself" if name == "modelyard" else _not_from_an_index(dist)
         if why is None:
             try:
-                pins[name] = lock_line(f"{name}=={dist.version}")
+                pins[name] = lock_line(f"{name}=={version}")
                 continue
             except InvalidInput:
-                why = f"version '{dist.version}' cannot be pinned"
+                why = f"version '{version}' cannot be pinned"
         left_out[name] = why
     notes = [f"{name} ({why})" for name, why in sorted(left_out.items())]
     return sorted(pins.values()), notes

@@ -47,6 +47,18 @@ class ParamSpec:
                 f"{owner}: parameter '{name}' must be {self.type}, got {value!r}",
                 details={"owner": owner, "parameter": name},
             )
+        if self.type == "json":
+            try:
+                # A parameter is hashed by value into the cache key: only JSON says it exactly.
+                json.dumps(value, allow_nan=False, sort_keys=True)
+            except (TypeError, ValueError):
+                raise InvalidInput(
+                    f"{owner}: parameter '{name}' must be a JSON value (numbers, strings, "
+                    f"booleans, lists, mappings with string keys), not a "
+                    f"{type(value).__module__}.{type(value).__qualname__}: pass other values "
+                    "as a step's output",
+                    details={"owner": owner, "parameter": name},
+                ) from None
         if self.type == "number":
             if not math.isfinite(value):
                 # It would be part of cache keys and JSON records, which hold no NaN or inf.
@@ -71,6 +83,8 @@ class IOSpec:
             return True
         if {self.type, produced.type} <= {"uri_file", "uri_folder", "pathlib.Path"}:
             return True
+        if (self.type, produced.type) == ("builtins.float", "builtins.int"):
+            return True  # an int is a float for typing (PEP 484), and JSON keeps it exact
         return self.type == produced.type or _is_subtype(produced.type, self.type)
 
 
@@ -96,6 +110,13 @@ class StepDef:
 
     ``target`` is the Python function (kind "python") or the command template (kind
     "command"). ``code_hash`` identifies the code for the cache (see ``cache.py``).
+
+    ``inputs`` must be bound to a step output or a file, ``params`` to values. A parameter
+    also in ``param_inputs`` may instead be bound to a step output or a file, which it then
+    reads as an input of that type: a Python step's argument annotated with a JSON type
+    (``int``, ``float``, ``str``, ``bool``, ``dict``, ``list``, none) is a parameter where a
+    pipeline passes it a value and an input where it passes a step's output. A command
+    step's inputs and parameters are separate namespaces, so it has no ``param_inputs``.
     """
 
     name: str
@@ -113,6 +134,11 @@ class StepDef:
     version: str | None = None
     source_file: str | None = None
     code_dir: str | None = None
+    param_inputs: Mapping[str, IOSpec] = field(default_factory=dict)
+
+    def input_spec(self, name: str) -> IOSpec | None:
+        """What the input ``name`` accepts, whether it is an input or a parameter bound as one."""
+        return self.inputs.get(name) or self.param_inputs.get(name)
 
     def describe(self) -> dict[str, Any]:
         """A JSON-able description (what is stored and shown; never the function itself)."""
@@ -267,6 +293,8 @@ class PipelineDef:
         """The concrete parameters of one node for a run."""
         values = {}
         for name, spec in node.step.params.items():
+            if name in node.inputs and name in node.step.param_inputs:
+                continue  # bound to a step output or a file: an input of this node
             bound = node.params.get(name, spec.default)
             value = pipeline_params[bound.name] if isinstance(bound, PipelineParamRef) else bound
             if value is None and spec.required:
@@ -286,45 +314,67 @@ def validate(pipeline: PipelineDef) -> None:
     by_name = {n.name: n for n in pipeline.nodes}
     for node in pipeline.nodes:
         where = f"pipeline '{pipeline.name}', step '{node.name}'"
-        unknown_inputs = sorted(set(node.inputs) - set(node.step.inputs))
+        step = node.step
+        unknown_inputs = sorted(n for n in node.inputs if step.input_spec(n) is None)
         if unknown_inputs:
             raise InvalidInput(f"{where}: unknown input(s) {unknown_inputs}")
-        for name, spec in node.step.inputs.items():
-            bound = node.inputs.get(name)
-            if bound is None:
-                if not spec.optional:
-                    raise InvalidInput(f"{where}: input '{name}' is not connected")
-                continue
-            if isinstance(bound, StepOutputRef):
-                source = by_name.get(bound.node)
-                if source is None:
-                    raise InvalidInput(
-                        f"{where}: input '{name}' comes from unknown step '{bound.node}'"
-                    )
-                produced = source.step.outputs.get(bound.output)
-                if produced is None:
-                    raise InvalidInput(
-                        f"{where}: input '{name}' reads output '{bound.output}' that step "
-                        f"'{bound.node}' does not have (it has: {sorted(source.step.outputs)})"
-                    )
-                if not spec.accepts(produced):
-                    raise InvalidInput(
-                        f"{where}: input '{name}' expects {spec.type} but step "
-                        f"'{bound.node}' output '{bound.output}' is {produced.type}"
-                    )
-        unknown_params = sorted(set(node.params) - set(node.step.params))
+        for name, spec in step.inputs.items():
+            if name not in node.inputs and not spec.optional:
+                raise InvalidInput(f"{where}: input '{name}' is not connected")
+        for name, bound in node.inputs.items():
+            _check_input(pipeline, by_name, node, name, bound)
+        unknown_params = sorted(set(node.params) - set(step.params))
         if unknown_params:
             raise InvalidInput(
                 f"{where}: unknown parameter(s) {unknown_params}; the step takes "
-                f"{sorted(node.step.params) or 'none'}"
+                f"{sorted(step.params) or 'none'}"
             )
         for name, value in node.params.items():
-            if isinstance(value, PipelineParamRef) and value.name not in pipeline.params:
+            if name in node.inputs and name in step.param_inputs:
                 raise InvalidInput(
-                    f"{where}: parameter '{name}' refers to unknown pipeline "
-                    f"parameter '{value.name}'"
+                    f"{where}: '{name}' is given both a step output or file and a value; pass one"
                 )
+            if isinstance(value, PipelineParamRef):
+                if value.name not in pipeline.params:
+                    raise InvalidInput(
+                        f"{where}: parameter '{name}' refers to unknown pipeline "
+                        f"parameter '{value.name}'"
+                    )
+            elif value is not None:
+                step.params[name].check(f"step '{node.name}'", name, value)
     _check_acyclic_and_ordered(pipeline, by_name)
+
+
+def _check_input(
+    pipeline: PipelineDef, by_name: Mapping[str, Node], node: Node, name: str, bound: InputBinding
+) -> None:
+    """An input's binding: a file, or an output that exists and is of a type it accepts."""
+    where = f"pipeline '{pipeline.name}', step '{node.name}'"
+    spec = node.step.input_spec(name)
+    assert spec is not None  # unknown inputs were refused before
+    what = "input" if name in node.step.inputs else "parameter"
+    if isinstance(bound, ExternalInput):
+        if what == "parameter" and not spec.accepts(IOSpec(bound.type)):
+            raise InvalidInput(
+                f"{where}: parameter '{name}' expects {spec.type}, but "
+                f"modelyard.{'folder' if bound.type == 'uri_folder' else 'file'}() gives a "
+                "path: annotate it pathlib.Path to read a file"
+            )
+        return
+    source = by_name.get(bound.node)
+    if source is None:
+        raise InvalidInput(f"{where}: {what} '{name}' comes from unknown step '{bound.node}'")
+    produced = source.step.outputs.get(bound.output)
+    if produced is None:
+        raise InvalidInput(
+            f"{where}: {what} '{name}' reads output '{bound.output}' that step "
+            f"'{bound.node}' does not have (it has: {sorted(source.step.outputs)})"
+        )
+    if not spec.accepts(produced):
+        raise InvalidInput(
+            f"{where}: {what} '{name}' expects {spec.type} but step "
+            f"'{bound.node}' output '{bound.output}' is {produced.type}"
+        )
 
 
 def _check_acyclic_and_ordered(pipeline: PipelineDef, by_name: Mapping[str, Node]) -> None:

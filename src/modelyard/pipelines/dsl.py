@@ -5,11 +5,13 @@ tested. Inside a ``@pipeline`` function, calling a step records a node and retur
 reference to its output(s); the pipeline function runs once, with references for its
 parameters, and the recorded nodes become the ``PipelineDef``.
 
-Which arguments are inputs and which are parameters: an argument annotated with a JSON
-scalar type (``int``, ``float``, ``str``, ``bool``) or with a default value is a parameter;
-anything else (a DataFrame, an array, a model, a ``dict`` another step returned, a
-``Path``) is an input that must come from another step or from ``modelyard.file(...)`` /
-``modelyard.folder(...)``.
+Which arguments are inputs and which are parameters is decided by what a pipeline passes:
+a step's output or ``modelyard.file(...)`` / ``modelyard.folder(...)`` makes the argument an
+input (its cache key holds the output's content hash), a value makes it a parameter (its
+cache key holds the value). Only arguments annotated with a JSON type (``int``, ``float``,
+``str``, ``bool``, ``dict``, ``list``, or nothing) can take a value; the others (a
+DataFrame, an array, a model, a ``Path``) are inputs and must be passed a step's output or
+a file.
 """
 
 from __future__ import annotations
@@ -88,13 +90,17 @@ class _Builder:
 _BUILDER: ContextVar[_Builder | None] = ContextVar("modelyard_pipeline_builder", default=None)
 
 
-def _classify(fn: Callable[..., Any]) -> tuple[dict[str, IOSpec], dict[str, ParamSpecDef]]:
+def _classify(
+    fn: Callable[..., Any],
+) -> tuple[dict[str, IOSpec], dict[str, ParamSpecDef], dict[str, IOSpec]]:
+    """A function's inputs, its parameters, and what each parameter accepts as an input."""
     try:
         signature = inspect.signature(fn, eval_str=True)
     except (NameError, TypeError):
         signature = inspect.signature(fn)
     inputs: dict[str, IOSpec] = {}
     params: dict[str, ParamSpecDef] = {}
+    param_inputs: dict[str, IOSpec] = {}
     for name, p in signature.parameters.items():
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             raise InvalidInput(f"step '{fn.__name__}': *args and **kwargs are not supported")
@@ -104,16 +110,16 @@ def _classify(fn: Callable[..., Any]) -> tuple[dict[str, IOSpec], dict[str, Para
         base = get_origin(annotation) or annotation
         if base is not None and members and type(None) in get_args(annotation):
             base = get_origin(members[0]) or members[0]  # Optional[X] is about X
-        json_like = base in _SCALAR_TYPES or base in (dict, list, inspect.Parameter.empty, Any)
-        if base in _SCALAR_TYPES or (has_default and json_like):
+        if base in _SCALAR_TYPES or base in (dict, list, inspect.Parameter.empty, Any):
             params[name] = ParamSpecDef(
                 type=_SCALAR_TYPES.get(base, "json"),
                 default=p.default if has_default else None,
                 required=not has_default,
             )
+            param_inputs[name] = IOSpec(type_name(base))
         else:
             inputs[name] = IOSpec(type_name(base), optional=has_default)
-    return inputs, params
+    return inputs, params, param_inputs
 
 
 def _outputs(fn: Callable[..., Any], names: Sequence[str] | None) -> dict[str, IOSpec]:
@@ -168,24 +174,22 @@ class Step(Generic[P, R]):
         inputs: dict[str, StepOutputRef | ExternalInput] = {}
         params: dict[str, Any] = {}
         for name, value in bound.arguments.items():
-            if name in step.inputs:
-                if isinstance(value, tuple) and value and isinstance(value[0], StepOutputRef):
-                    raise InvalidInput(
-                        f"step '{node_name}': input '{name}' got all outputs of a multi-output "
-                        "step; unpack them and pass one"
-                    )
-                if not isinstance(value, StepOutputRef | ExternalInput):
-                    raise InvalidInput(
-                        f"step '{node_name}': input '{name}' must come from another step or "
-                        f"from modelyard.file()/folder(), not a {type(value).__name__}"
-                    )
+            # What is passed decides: a step output or a file is an input, a value a parameter.
+            if isinstance(value, tuple) and value and isinstance(value[0], StepOutputRef):
+                raise InvalidInput(
+                    f"step '{node_name}': '{name}' got all outputs of a multi-output step; "
+                    "unpack them and pass one"
+                )
+            if isinstance(value, StepOutputRef | ExternalInput):
                 inputs[name] = value
+            elif name in step.inputs:
+                raise InvalidInput(
+                    f"step '{node_name}': input '{name}' must come from another step or from "
+                    f"modelyard.file()/folder(), not a {type(value).__name__} (only arguments "
+                    "annotated with a JSON type such as int, float, str, bool, dict or list "
+                    "take values)"
+                )
             else:
-                if isinstance(value, StepOutputRef):
-                    raise InvalidInput(
-                        f"step '{node_name}': parameter '{name}' cannot take a step output; "
-                        "annotate it with a non-JSON type to make it an input"
-                    )
                 params[name] = value
         builder.nodes.append(Node(node_name, step, inputs, params))
         refs = [StepOutputRef(node_name, out) for out in step.outputs]
@@ -236,7 +240,7 @@ def step(
     def decorate(f: Callable[P, R]) -> Step[P, R]:
         if retries < 0 or (timeout_seconds is not None and timeout_seconds <= 0):
             raise InvalidInput(f"step '{f.__name__}': retries must be >= 0 and timeout > 0")
-        inputs, params = _classify(f)
+        inputs, params, param_inputs = _classify(f)
         module = sys.modules.get(f.__module__)
         definition = StepDef(
             name=name or f.__name__,
@@ -253,6 +257,7 @@ def step(
             timeout_seconds=timeout_seconds,
             version=version,
             source_file=getattr(module, "__file__", None),
+            param_inputs=param_inputs,
         )
         return Step(f, definition)
 
@@ -275,11 +280,11 @@ class Pipeline:
         return self._definition
 
     def _trace(self) -> PipelineDef:
-        inputs, params = _classify(self.fn)
+        inputs, params, _ = _classify(self.fn)
         if inputs:
             raise InvalidInput(
                 f"pipeline '{self.name}': arguments {sorted(inputs)} must be parameters: "
-                "annotate them int, float, str or bool, or give them a default"
+                "annotate them with a JSON type (int, float, str, bool, dict, list)"
             )
         builder = _Builder()
         token = _BUILDER.set(builder)

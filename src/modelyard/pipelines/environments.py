@@ -1,5 +1,8 @@
 """The environments steps run in: resolved by name, materialized before the run starts.
 
+A step that names no environment runs in the running interpreter's (captured once per
+process, ``environments.current``): its hash is part of the step's cache key and recorded
+on its step run like a named environment's, so upgrading a library in the venv reruns it.
 An unknown environment is an error naming the step, raised before any step runs.
 """
 
@@ -10,28 +13,43 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelyard.core.backend import Backend
+from modelyard.environments.current import register_current
+from modelyard.environments.models import GetEnvironment
+from modelyard.environments.operations import get_environment
 from modelyard.errors import InvalidInput, NotFound
 from modelyard.pipelines.definition import PipelineDef
 
 
 @dataclass(frozen=True, slots=True)
 class StepEnvironment:
+    """The environment of one step: its hash, and the interpreter to run it with (None:
+    this one)."""
+
     hash: str
-    python: str
-    bin: str
+    python: str | None = None
+    bin: str | None = None
 
 
 def resolve_environments(
     backend: Backend, definition: PipelineDef, cache_root: Path | None
 ) -> Mapping[str, StepEnvironment]:
-    """For each node with an environment: its hash and materialized interpreter."""
+    """For each node: its environment's hash and, for a named one, its materialized
+    interpreter."""
+    resolved = _named_environments(backend, definition, cache_root)
+    if len(resolved) < len(definition.nodes):
+        here = StepEnvironment(register_current(backend))
+        resolved.update({n.name: here for n in definition.nodes if n.name not in resolved})
+    return resolved
+
+
+def _named_environments(
+    backend: Backend, definition: PipelineDef, cache_root: Path | None
+) -> dict[str, StepEnvironment]:
     wanted = {n.name: n.step.environment for n in definition.nodes if n.step.environment}
     if not wanted:
         return {}
     # uv and virtual environments are needed only when a step names an environment.
     from modelyard.environments.materialize import materialize, python_executable
-    from modelyard.environments.models import GetEnvironment
-    from modelyard.environments.operations import get_environment
 
     if cache_root is None:
         raise InvalidInput("steps with environments need an environment cache folder")

@@ -77,7 +77,7 @@ class CacheLookup(Request):
 
 
 class CachedStep(Model):
-    run_id: str
+    run_id: str  # the step run that computed the outputs (never a cached copy of them)
     outputs: dict[str, StepOutputInfo]
 
 

@@ -142,25 +142,45 @@ def _outputs_exist(ctx: OperationContext, outputs: dict[str, Any]) -> bool:
     return True
 
 
+def _producer(ctx: OperationContext, run_id: str, cached_from: str | None) -> str:
+    """The step run that computed the outputs a step run has: itself, or the run its
+    ``cached_from`` leads to.
+
+    A cache hit records the producer it was given, so one step is enough; the loop also
+    walks chains recorded before hits named their producer (each copy naming the previous).
+    """
+    seen = {run_id}
+    while cached_from is not None and cached_from not in seen:
+        seen.add(cached_from)
+        run_id = cached_from
+        cached_from = ctx.conn.execute(
+            select(step_runs.c.cached_from).where(step_runs.c.run_id == run_id)
+        ).scalar()
+    return run_id
+
+
 @ops.read("/step-cache/lookup", method="POST", permission="pipelines:read")
 def lookup_cache(ctx: OperationContext, req: CacheLookup) -> CacheAnswer:
-    """Find a finished step run with this cache key whose outputs all still exist."""
+    """Find a finished step run with this cache key whose outputs all still exist.
+
+    The hit names the step run that computed those outputs, not the last copy of them.
+    """
     sr = step_runs.c
     candidates = ctx.conn.execute(
-        select(sr.run_id, sr.outputs)
+        select(sr.run_id, sr.cached_from, sr.outputs)
         .where(sr.cache_key == req.cache_key, sr.status == "FINISHED")
         .order_by(sr.ended_at.desc())
         .limit(5)
     ).all()
     hit, stale = None, None
-    for run_id, outputs in candidates:
+    for run_id, cached_from, outputs in candidates:
         if _outputs_exist(ctx, outputs):
             hit = CachedStep(
-                run_id=run_id,
+                run_id=_producer(ctx, run_id, cached_from),
                 outputs={k: StepOutputInfo.model_validate(v) for k, v in outputs.items()},
             )
             break
-        stale = stale or run_id
+        stale = stale or _producer(ctx, run_id, cached_from)
     previous = ctx.conn.execute(
         select(sr.key_parts, sr.status)
         .where(sr.step == req.step, sr.key_parts.is_not(None))

@@ -135,14 +135,14 @@ class _Run:
         step = node.step
         params = self.definition.node_params(node, self.params)
         inputs = self.input_manifests(node)
-        env = self.environments.get(node.name)
+        env = self.environments[node.name]
         parts = cache.key_parts(
             step=step.name,
             code=step.code_hash,
             version=step.version,
             params=params,
             inputs=inputs,
-            environment=env.hash if env else None,
+            environment=env.hash,
         )
         task = Task(
             node=node.name,
@@ -150,7 +150,9 @@ class _Run:
             kind=step.kind,
             params=params,
             inputs=inputs,
-            input_types={k: v.type for k, v in step.inputs.items()},
+            input_types={
+                k: spec.type for k in {*step.inputs, *inputs} if (spec := step.input_spec(k))
+            },
             outputs={k: v.type for k, v in step.outputs.items()},
             blob_root=self.artifacts.blobs.root,
             storage_options=self.artifacts.blobs.storage_options or None,
@@ -158,8 +160,8 @@ class _Run:
             function=None if isinstance(step.target, str) else step.target,
             code_dir=step.code_dir,
             source_file=step.source_file,
-            python=env.python if env else None,
-            env_bin=env.bin if env else None,
+            python=env.python,
+            env_bin=env.bin,
             timeout_seconds=step.timeout_seconds,
             # A Python step with a timeout runs in a child process that can be stopped.
             isolated=step.kind == "python" and step.timeout_seconds is not None,
@@ -215,7 +217,6 @@ class _Run:
         result: Result | None = None,
     ) -> None:
         node = attempt.node
-        env = self.environments.get(node.name)
         request = RecordStepRun(
             pipeline_run_id=self.run_id,
             node=node.name,
@@ -227,7 +228,7 @@ class _Run:
             cached_from=cached_from,
             cache_reason=reason or attempt.reason,
             attempts=0 if cache_hit else attempt.attempt,
-            environment_hash=env.hash if env else None,
+            environment_hash=self.environments[node.name].hash,
             params=attempt.task.params,
             inputs=attempt.inputs,
             outputs=outputs or {},
