@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.client.client import Client
+from modelyard.environments.current import register_current
 from modelyard.errors import InvalidInput
 from modelyard.registry.flavors import ModelDescriptor, save_model
 from modelyard.registry.loading import LoadedModel, load_folder
@@ -97,7 +98,8 @@ def register(
     if environment is None and run_id is not None:
         environment = target.get_run(run_id).environment_hash
     if environment is None:
-        environment = target.environments.capture().hash
+        # Captured once per process, registered once per store (not a version per call).
+        environment = register_current(target.backend)
     with tempfile.TemporaryDirectory(prefix="modelyard-model-") as tmp:
         folder = Path(tmp) / "model"
         descriptor = save(
