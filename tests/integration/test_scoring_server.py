@@ -310,7 +310,7 @@ def serving(
             process.wait()
 
 
-def wait_ready(url: str, process: subprocess.Popen[str] | None = None, timeout: float = 30) -> None:
+def wait_ready(url: str, process: subprocess.Popen[str] | None = None, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
