@@ -38,6 +38,9 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "home": tmp_path / ".modelyard",
         "user": "tester",
         "metric_flush_seconds": 0.05,
+        # Deployments serve from this interpreter: building a version's own environment
+        # takes a minute; test_supervisor_environments.py runs that path on purpose.
+        "serve_environment": "current",
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

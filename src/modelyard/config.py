@@ -7,7 +7,7 @@ import json
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     env_cache: Path | None = Field(
         default=None,
         description="Folder of materialized environments (default: <home>/envs)",
+    )
+    serve_environment: Literal["version", "current"] = Field(
+        default="version",
+        description="Where a supervised deployment runs: 'version' (the model version's own "
+        "environment, materialized with Modelyard added) or 'current' (this interpreter)",
     )
     allow_private_urls: bool = Field(
         default=False,
@@ -144,8 +149,10 @@ class Settings(BaseSettings):
         return {
             f"MODELYARD_{name.upper()}": value
             if isinstance(value, str)
+            else ",".join(map(str, value))  # lists are comma-separated (private_url_hosts)
+            if isinstance(value, list)
             else json.dumps(value)
-            if isinstance(value, list | dict)
+            if isinstance(value, dict)
             else str(value)
             for name, value in values.items()
         }

@@ -53,6 +53,8 @@ def store_env(root: Path, uri: str | None = None) -> dict[str, str]:
         MODELYARD_ARTIFACT_ROOT=str(root / "art"),
         MODELYARD_USER="e2e",
         MODELYARD_HTTP_RETRIES="0",
+        # Deployments serve from this interpreter (see tests/conftest.py's make_settings).
+        MODELYARD_SERVE_ENVIRONMENT="current",
         COLUMNS="200",  # Rich wraps tables at the terminal width; keep rows on one line
         NO_COLOR="1",
     )

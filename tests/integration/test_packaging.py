@@ -100,7 +100,7 @@ def test_package_is_complete_and_verifies(
         assert any(line.startswith(name) for line in requirements), name
     # Modelyard itself comes from the package, by its hash in the manifest.
     wheel = modelyard_wheel()
-    assert requirements[-1] == f"./wheels/{wheel.filename}"
+    assert requirements[-1] == f"./wheels/{wheel.filename}[serve]"
     assert not any(line.startswith("modelyard==") for line in requirements)
     assert manifest["files"][f"wheels/{wheel.filename}"]["sha256"] == wheel.sha256
     dockerfile = (out / "Dockerfile").read_text()
@@ -177,7 +177,7 @@ def test_a_registered_environment_pins_its_lock(client: Client, tmp_path: Path) 
     lines = (out / "environment" / "requirements.txt").read_text().splitlines()
     assert env.hash in lines[1]
     assert next(line for line in lines if not line.startswith("#")) == "scikit-learn==1.5.2"
-    assert lines[-1] == f"./wheels/{modelyard_wheel().filename}"
+    assert lines[-1] == f"./wheels/{modelyard_wheel().filename}[serve]"
     assert "modelyard==0.0.1" not in lines
     info = json.loads((out / "environment" / "environment.json").read_text())
     assert (info["source"], info["hash"], info["python"]) == ("environment", env.hash, "3.11")

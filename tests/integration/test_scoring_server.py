@@ -474,16 +474,21 @@ def test_worker_configuration_travels_in_the_environment(
 @pytest.mark.parametrize(
     ("options", "match"),
     [
-        ({"workers": 0}, "--workers"),
-        ({"max_batch_size": 0}, "--max-batch-size"),
-        ({"max_wait_ms": -1}, "--max-wait-ms"),
+        ({"workers": 0}, "workers"),
+        ({"workers": 65}, "workers"),
+        ({"batching": {"max_batch_size": 0}}, "batching.max_batch_size"),
+        ({"batching": {"max_wait_ms": -1}}, "batching.max_wait_ms"),
+        ({"port": 70000}, "port"),
     ],
 )
-def test_serve_model_checks_its_options(model_dir: Path, options: Any, match: str) -> None:
-    from modelyard.serving.server import serve_model
+def test_the_servers_options_are_checked_naming_the_field_not_a_flag(
+    options: Any, match: str
+) -> None:
+    from modelyard.serving.server import ServeOptions
 
-    with pytest.raises(InvalidInput, match=match):
-        serve_model(model_dir, **options)
+    with pytest.raises(InvalidInput, match=match) as refused:
+        ServeOptions(**options)
+    assert "--" not in refused.value.message  # the options of a command are the CLI's
 
 
 def test_sigterm_handling_is_left_alone_off_the_main_thread() -> None:

@@ -11,9 +11,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
-from modelyard.errors import BackendUnavailable, InvalidInput
+from modelyard.errors import BackendUnavailable
+from modelyard.serving import limits
 from modelyard.serving.batching import MicroBatcher
+from modelyard.serving.models import Batching
 from modelyard.serving.outputs import RowMismatch, encode, split_rows, to_jsonable
 
 
@@ -40,7 +43,7 @@ def test_a_lone_request_is_not_delayed() -> None:
     model = FakeModel()
 
     async def main() -> float:
-        batcher = MicroBatcher(model, max_batch_size=32, max_wait_ms=500)
+        batcher = MicroBatcher(model, batching=Batching(max_batch_size=32, max_wait_ms=500))
         started = time.perf_counter()
         assert await batcher.submit(21, 1) == 42
         took = time.perf_counter() - started
@@ -57,7 +60,7 @@ def test_a_request_waits_for_one_on_its_way_at_most_max_wait() -> None:
     model = FakeModel()
 
     async def main() -> float:
-        batcher = MicroBatcher(model, max_batch_size=32, max_wait_ms=50)
+        batcher = MicroBatcher(model, batching=Batching(max_batch_size=32, max_wait_ms=50))
         with batcher.arriving():
             # Another request is being read but never arrives: the wait is bounded.
             started = time.perf_counter()
@@ -80,7 +83,7 @@ def test_a_request_on_its_way_joins_the_batch() -> None:
         return await future
 
     async def main() -> list[int]:
-        batcher = MicroBatcher(model, max_batch_size=32, max_wait_ms=1000)
+        batcher = MicroBatcher(model, batching=Batching(max_batch_size=32, max_wait_ms=1000))
         arriving = asyncio.ensure_future(late(batcher))
         await asyncio.sleep(0)
         results = await asyncio.gather(batcher.submit(1, 1), arriving)
@@ -95,7 +98,7 @@ def test_concurrent_requests_share_one_call_and_get_their_own_results() -> None:
     model = FakeModel()
 
     async def main() -> list[int]:
-        batcher = MicroBatcher(model, max_batch_size=32, max_wait_ms=2)
+        batcher = MicroBatcher(model, batching=Batching(max_batch_size=32, max_wait_ms=2))
         results = await asyncio.gather(*(batcher.submit(i, 1) for i in range(10)))
         await batcher.close()
         return list(results)
@@ -110,7 +113,9 @@ def test_requests_arriving_while_the_model_is_busy_form_the_next_batch() -> None
 
     async def main() -> None:
         batcher = MicroBatcher(
-            model, max_batch_size=32, max_wait_ms=0, observe=lambda n, r, s: observed.append((n, r))
+            model,
+            batching=Batching(max_batch_size=32, max_wait_ms=0),
+            observe=lambda n, r, s: observed.append((n, r)),
         )
         first = asyncio.ensure_future(batcher.submit(0, 1))
         await asyncio.sleep(0.01)  # the model is now busy with the first
@@ -127,7 +132,7 @@ def test_batches_stop_at_max_batch_size_rows() -> None:
     model = FakeModel()
 
     async def main() -> None:
-        batcher = MicroBatcher(model, max_batch_size=4, max_wait_ms=2)
+        batcher = MicroBatcher(model, batching=Batching(max_batch_size=4, max_wait_ms=2))
         await asyncio.gather(*(batcher.submit(i, 2) for i in range(5)), batcher.submit(9, 10))
         await batcher.close()
 
@@ -140,7 +145,7 @@ def test_batching_off_predicts_one_request_per_call() -> None:
     model = FakeModel()
 
     async def main() -> None:
-        batcher = MicroBatcher(model, max_batch_size=1, max_wait_ms=2)
+        batcher = MicroBatcher(model, batching=Batching(max_batch_size=1, max_wait_ms=2))
         await asyncio.gather(*(batcher.submit(i, 1) for i in range(3)))
         await batcher.close()
 
@@ -152,7 +157,7 @@ def test_a_bad_request_fails_alone_and_a_failing_model_fails_only_its_batch() ->
     model = FakeModel(delay=0.01)
 
     async def main() -> list[Any]:
-        batcher = MicroBatcher(model, max_batch_size=32, max_wait_ms=0)
+        batcher = MicroBatcher(model, batching=Batching(max_batch_size=32, max_wait_ms=0))
         first = await asyncio.gather(
             *(batcher.submit(i, 1) for i in (1, "bad", 3)), return_exceptions=True
         )
@@ -172,7 +177,8 @@ def test_a_bad_request_fails_alone_and_a_failing_model_fails_only_its_batch() ->
 
 def test_a_run_with_the_wrong_number_of_results_fails_the_requests() -> None:
     async def main() -> None:
-        batcher: MicroBatcher[int, int] = MicroBatcher(lambda items: [], max_wait_ms=0)
+        no_wait = Batching(max_wait_ms=0)
+        batcher: MicroBatcher[int, int] = MicroBatcher(lambda items: [], batching=no_wait)
         with pytest.raises(RuntimeError, match="0 results for 1"):
             await batcher.submit(1, 1)
         await batcher.close()
@@ -184,7 +190,7 @@ def test_cancelled_requests_are_skipped_and_close_fails_the_rest() -> None:
     model = FakeModel(delay=0.05)
 
     async def main() -> None:
-        batcher = MicroBatcher(model, max_batch_size=32, max_wait_ms=0)
+        batcher = MicroBatcher(model, batching=Batching(max_batch_size=32, max_wait_ms=0))
         busy = asyncio.ensure_future(batcher.submit(1, 1))
         await asyncio.sleep(0.01)
         gone = batcher.enqueue(2, 1)
@@ -202,11 +208,13 @@ def test_cancelled_requests_are_skipped_and_close_fails_the_rest() -> None:
     assert [2] not in model.calls
 
 
-def test_limits_are_checked() -> None:
-    with pytest.raises(InvalidInput, match="max_batch_size"):
-        MicroBatcher(FakeModel(), max_batch_size=0)
-    with pytest.raises(InvalidInput, match="max_wait_ms"):
-        MicroBatcher(FakeModel(), max_wait_ms=-1)
+def test_limits_are_checked_where_they_are_declared() -> None:
+    with pytest.raises(ValidationError, match="max_batch_size"):
+        Batching(max_batch_size=0)
+    with pytest.raises(ValidationError, match="max_wait_ms"):
+        Batching(max_wait_ms=-1)
+    with pytest.raises(ValidationError, match="max_batch_size"):
+        Batching(max_batch_size=limits.MAX_BATCH_SIZE.le + 1)
 
 
 # --- outputs ------------------------------------------------------------------------------

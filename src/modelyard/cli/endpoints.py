@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelyard.cli.connection import open_client
+from modelyard.cli.options import bounded, default
 from modelyard.cli.output import (
     command_group,
     fail,
@@ -19,6 +20,7 @@ from modelyard.cli.output import (
     user_errors,
 )
 from modelyard.errors import InvalidInput
+from modelyard.serving import limits
 
 if TYPE_CHECKING:
     from modelyard.serving.models import Endpoint, LiveEndpoint, Rollout
@@ -208,12 +210,18 @@ def traffic(
 def create_deployment(
     ref: Annotated[str, typer.Argument(help="ENDPOINT/NAME, e.g. churn/blue.")],
     model: Annotated[str, typer.Option(help="models:/NAME/VERSION or models:/NAME@ALIAS.")],
-    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
-    max_batch_size: Annotated[int, typer.Option(min=1, help="Rows per predict call.")] = 32,
-    max_wait_ms: Annotated[float, typer.Option(min=0, help="Longest wait to batch.")] = 2.0,
+    workers: Annotated[int, bounded(limits.WORKERS, "Worker processes", whole=True)] = default(
+        limits.WORKERS, whole=True
+    ),
+    max_batch_size: Annotated[
+        int, bounded(limits.MAX_BATCH_SIZE, "Rows per predict call", whole=True)
+    ] = default(limits.MAX_BATCH_SIZE, whole=True),
+    max_wait_ms: Annotated[
+        float, bounded(limits.MAX_WAIT_MS, "Longest wait to batch, in ms")
+    ] = default(limits.MAX_WAIT_MS),
     sample_rate: Annotated[
-        float, typer.Option(min=0, max=1, help="Share of requests in the inference log.")
-    ] = 0.1,
+        float, bounded(limits.SAMPLE_RATE, "Share of requests in the inference log")
+    ] = default(limits.SAMPLE_RATE),
     reason: ReasonOption = None,
 ) -> None:
     """Deploy a model version on an endpoint (an alias is pinned to its version now)."""
@@ -235,7 +243,7 @@ def create_deployment(
 def update_deployment(
     ref: Annotated[str, typer.Argument(help="ENDPOINT/NAME.")],
     model: Annotated[str | None, typer.Option(help="A new model URI.")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, max=64, help="Worker processes.")] = None,
+    workers: Annotated[int | None, bounded(limits.WORKERS, "Worker processes", whole=True)] = None,
     reason: ReasonOption = None,
 ) -> None:
     """Change a deployment's model or workers; the supervisor replaces it without a gap."""

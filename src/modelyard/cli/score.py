@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from modelyard.cli.connection import open_client
 from modelyard.cli.output import user_errors
 
 # Without a terminal, progress is a line this often (logs and pipes keep every line).
@@ -119,7 +117,9 @@ def score(
     from functools import partial
 
     # Loaded when the command runs: `modelyard --help` imports every command module.
+    from modelyard.config import get_settings
     from modelyard.serving.batch import score_file
+    from modelyard.serving.sources import model_source
 
     run = partial(
         score_file,
@@ -133,19 +133,9 @@ def score(
         id_column=id_column,
     )
     display: BarProgress | PlainProgress = BarProgress() if sys.stderr.isatty() else PlainProgress()
-    with user_errors(), tempfile.TemporaryDirectory(prefix="modelyard-score-") as tmp:
-        if model.startswith("models:/"):
-            # Resolved and downloaded once: the workers only read the folder. The store is
-            # not needed while scoring, so its connection is closed first.
-            with open_client() as client:
-                version = client.registry.resolve(model)
-                # The resolved version, not the URI again: an alias may move meanwhile.
-                folder = client.registry.download(version.uri, Path(tmp) / "model")
-            with display:
-                result = run(folder, version, on_progress=display)
-        else:
-            with display:
-                result = run(Path(model), None, on_progress=display)
+    # A registered version is resolved and downloaded once; the workers only read it.
+    with user_errors(), model_source(model, get_settings()) as (folder, version), display:
+        result = run(folder, version, on_progress=display)
     typer.echo(
         f"scored {result.rows:,} rows in {result.seconds:.1f} s ({result.executor}, "
         f"{result.chunks} chunks) into {result.output}"

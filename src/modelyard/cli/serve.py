@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from modelyard.cli.connection import open_client
+from modelyard.cli.options import bounded, default
 from modelyard.cli.output import user_errors
+from modelyard.serving import limits
 
 
 def serve(
@@ -21,14 +20,19 @@ def serve(
         ),
     ],
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 5001,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 5001,
+    workers: Annotated[int, bounded(limits.WORKERS, "Worker processes", whole=True)] = default(
+        limits.WORKERS, whole=True
+    ),
     max_batch_size: Annotated[
-        int, typer.Option(min=1, help="Rows per predict call; 1 switches batching off.")
-    ] = 32,
+        int,
+        bounded(
+            limits.MAX_BATCH_SIZE, "Rows per predict call; 1 switches batching off", whole=True
+        ),
+    ] = default(limits.MAX_BATCH_SIZE, whole=True),
     max_wait_ms: Annotated[
-        float, typer.Option(min=0, help="Longest a request waits for others to batch with.")
-    ] = 2.0,
+        float, bounded(limits.MAX_WAIT_MS, "Longest a request waits for others to batch with")
+    ] = default(limits.MAX_WAIT_MS),
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     access_log: Annotated[
         bool, typer.Option("--access-log/--no-access-log", help="Log every request.")
@@ -59,35 +63,26 @@ def serve(
 ) -> None:
     """Serve a model over HTTP: POST /invocations and /feedback, GET /healthz, /readyz and
     /metrics."""
-    from functools import partial
-
     # Loaded when the command runs: `modelyard --help` imports every command module.
-    from modelyard.serving.server import serve_model
+    from modelyard.config import get_settings
+    from modelyard.serving.models import Batching
+    from modelyard.serving.server import ServeOptions, serve_model
+    from modelyard.serving.sources import model_source
 
-    run = partial(
-        serve_model,
-        host=host,
-        port=port,
-        workers=workers,
-        max_batch_size=max_batch_size,
-        max_wait_ms=max_wait_ms,
-        log_level=log_level,
-        access_log=access_log,
-        log_sample_rate=log_sample_rate,
-        log_root=log_root,
-        endpoint=endpoint,
-        deployment=deployment,
-        max_request_bytes=max_request_bytes,
-    )
     with user_errors():
-        if not source.startswith("models:/"):
-            run(Path(source))
-            return
-        with tempfile.TemporaryDirectory(prefix="modelyard-serve-") as tmp:
-            # Resolved and downloaded once, here; the workers only read the folder. The
-            # store is not needed while serving, so its connection is closed first.
-            with open_client() as client:
-                version = client.registry.resolve(source)
-                # The resolved version, not the URI again: an alias may move meanwhile.
-                folder = client.registry.download(version.uri, Path(tmp) / "model")
-            run(folder, version=version)
+        options = ServeOptions(
+            host=host,
+            port=port,
+            workers=workers,
+            batching=Batching(max_batch_size=max_batch_size, max_wait_ms=max_wait_ms),
+            log_level=log_level,
+            access_log=access_log,
+            log_sample_rate=log_sample_rate,
+            log_root=log_root,
+            endpoint=endpoint,
+            deployment=deployment,
+            max_request_bytes=max_request_bytes,
+        )
+        # A registered version is resolved and downloaded once; workers only read the folder.
+        with model_source(source, get_settings()) as (folder, version):
+            serve_model(folder, version, options)

@@ -22,7 +22,7 @@ from modelyard.errors import InvalidInput, NotFound
 from modelyard.pipelines import operations as pipeline_ops
 from modelyard.pipelines.models import GetPipelineRun
 from modelyard.registry import operations as ops
-from modelyard.registry.loading import LoadedModel, download_version, load_folder
+from modelyard.registry.loading import LoadedModel, fetch_version, load_folder
 from modelyard.registry.models import (
     AliasChange,
     ArchiveVersion,
@@ -253,11 +253,9 @@ class RegistryClient:
     def load(self, uri: str) -> LoadedModel:
         """Download the version ``uri`` names and load it (``modelyard.models.load`` for
         ``models:/`` URIs)."""
-        version = self.resolve(uri)
         folder = Path(tempfile.mkdtemp(prefix="modelyard-load-"))
         try:
-            # Download the resolved version, not the URI again: an alias may move meanwhile.
-            download_version(self._backend, version, folder)
+            version, _ = fetch_version(self._backend, uri, folder)
             loaded = load_folder(folder, version)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
@@ -319,7 +317,7 @@ class RegistryClient:
 
     def download(self, uri: str, dest: str | os.PathLike[str]) -> Path:
         """Write a version's files under ``dest`` (each hash checked); returns ``dest``."""
-        return download_version(self._backend, self.resolve(uri), Path(dest))
+        return fetch_version(self._backend, uri, Path(dest))[1]
 
     def package(self, uri: str, out: str | os.PathLike[str]) -> Path:
         """Write a self-contained package of the version ``uri`` names into the new or empty

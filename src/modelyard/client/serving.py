@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping
+from typing import Any
 
 from modelyard.core.backend import Backend
 from modelyard.serving import operations as ops
@@ -63,17 +64,18 @@ class ServingClient:
         name: str,
         model_uri: str,
         *,
-        workers: int = 1,
+        workers: int | None = None,
         config: DeploymentConfig | None = None,
         reason: str | None = None,
     ) -> Deployment:
-        """Deploy ``model_uri`` (an alias is pinned to the version it names now)."""
+        """Deploy ``model_uri`` (an alias is pinned to the version it names now); workers
+        and config default as ``CreateDeployment`` says."""
+        given: dict[str, Any] = {"workers": workers, "config": config}
         request = CreateDeployment(
             endpoint=endpoint,
             name=name,
             model_uri=model_uri,
-            workers=workers,
-            config=config or DeploymentConfig(),
+            **{k: v for k, v in given.items() if v is not None},
         )
         return self._backend.call(ops.create_deployment, request, reason=reason)
 

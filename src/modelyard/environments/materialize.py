@@ -12,11 +12,13 @@ failed build leaves nothing behind but that lock file.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
 import sys
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 from modelyard.environments.export import to_requirements
@@ -38,59 +40,81 @@ def python_executable(path: str | os.PathLike[str]) -> Path:
     return Path(path) / "bin" / "python"
 
 
-def cached_path(env: Environment, cache_root: str | os.PathLike[str]) -> Path | None:
-    """The environment's folder if it is already materialized (its marker names its hash)."""
-    target = Path(cache_root) / env.hash
+def _key(env: Environment, extra: Sequence[str]) -> str:
+    """The cache folder's name: the environment's hash, or with requirements installed on
+    top (a serving environment adds Modelyard), a hash of both. A requirement naming a
+    file names it by a path that holds the file's hash, so new content is a new key."""
+    if not extra:
+        return env.hash
+    return hashlib.sha256("\n".join([env.hash, *extra]).encode()).hexdigest()
+
+
+def cached_path(
+    env: Environment, cache_root: str | os.PathLike[str], extra: Sequence[str] = ()
+) -> Path | None:
+    """The environment's folder if it is already materialized (its marker names its key)."""
+    key = _key(env, extra)
+    target = Path(cache_root) / key
     try:
         marker = (target / MARKER).read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError):
         return None
-    return target if marker.strip() == env.hash else None
+    return target if marker.strip() == key else None
 
 
-def materialize(env: Environment, cache_root: str | os.PathLike[str]) -> Path:
-    """The folder of a virtual environment with exactly ``env``'s lock, built if needed."""
-    hit = cached_path(env, cache_root)
+def materialize(
+    env: Environment, cache_root: str | os.PathLike[str], extra: Sequence[str] = ()
+) -> Path:
+    """The folder of a virtual environment with exactly ``env``'s lock, built if needed.
+
+    ``extra`` requirements are installed on top, with what they require (a deployment's
+    environment gets the running Modelyard this way, to serve from); they are part of the
+    cache key.
+    """
+    hit = cached_path(env, cache_root, extra)
     if hit is not None:
         return hit
     from filelock import FileLock, Timeout  # only builds need it
 
+    key = _key(env, extra)
     root = Path(cache_root)
     root.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(root / f"{env.hash}.lock"))
+    lock = FileLock(str(root / f"{key}.lock"))
     try:
         lock.acquire(timeout=0)
     except Timeout:
         log.info("waiting for another process to build environment %s", env.ref)
         lock.acquire()
     try:
-        hit = cached_path(env, root)
+        hit = cached_path(env, root, extra)
         if hit is not None:
             return hit
-        return _build(env, root)
+        return _build(env, root, key, extra)
     finally:
         lock.release()
 
 
-def _build(env: Environment, root: Path) -> Path:
+def _build(env: Environment, root: Path, key: str, extra: Sequence[str]) -> Path:
     actual = environment_hash(env.python, env.lock)
     if actual != env.hash:
         raise InvalidInput(
             f"environment {env.ref} says its hash is {env.hash} but its content hashes to "
             f"{actual}: the record was altered; register the environment again"
         )
-    target = root / env.hash
+    target = root / key
     _remove_leftovers(root, target)
-    building = root / f".{env.hash}.tmp-{uuid.uuid4().hex[:12]}"
+    building = root / f".{key}.tmp-{uuid.uuid4().hex[:12]}"
     log.info("building environment %s (%s) in %s", env.ref, env.hash[:12], target)
     try:
         _run(env, ["venv", str(building), "--python", env.python, "--relocatable", "--no-project"])
+        python = str(python_executable(building))
         if env.lock:
             requirements = building / LOCK_FILE
             requirements.write_text(to_requirements(env), encoding="utf-8")
-            python = str(python_executable(building))
             _run(env, ["pip", "sync", str(requirements), "--python", python])
-        (building / MARKER).write_text(env.hash + "\n", encoding="ascii")
+        if extra:
+            _run(env, ["pip", "install", *extra, "--python", python])
+        (building / MARKER).write_text(key + "\n", encoding="ascii")
         os.rename(building, target)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)

@@ -15,7 +15,8 @@ from typing import Any
 from modelyard.core.backend import Backend
 from modelyard.errors import InvalidInput
 from modelyard.registry.flavors import ModelDescriptor, load_model
-from modelyard.registry.models import ModelVersion
+from modelyard.registry.models import ModelVersion, ResolveModelUri
+from modelyard.registry.operations import resolve_uri
 from modelyard.registry.signatures import check_input
 from modelyard.storage.artifacts import safe_target
 from modelyard.storage.artifacts.manifests import parse_manifest
@@ -76,10 +77,16 @@ def library_mismatches(descriptor: ModelDescriptor) -> dict[str, tuple[str, str 
     return found
 
 
-def load_folder(folder: Path, version: ModelVersion | None = None) -> LoadedModel:
-    """Load the model saved in ``folder``; ``version`` is its registry record, if any."""
+def load_folder(
+    folder: Path, version: ModelVersion | None = None, *, trusted: bool | None = None
+) -> LoadedModel:
+    """Load the model saved in ``folder``; ``version`` is its registry record, if any.
+
+    ``trusted`` is the registry's trust when the folder carries it without the record (a
+    package); a pickle loads only when the registry trusted it (``flavors.load_model``).
+    """
     if version is None:
-        model, descriptor = load_model(folder)
+        model, descriptor = load_model(folder, trusted=trusted)
     else:
         model, descriptor = load_model(
             folder, trusted=version.trusted, flavor=version.flavor, uri=version.uri
@@ -105,6 +112,16 @@ def load_folder(folder: Path, version: ModelVersion | None = None) -> LoadedMode
             ),
         )
     return LoadedModel(model, version, descriptor)
+
+
+def fetch_version(backend: Backend, uri: str, dest: Path) -> tuple[ModelVersion, Path]:
+    """Resolve ``uri`` once and write that version's files under ``dest``.
+
+    The files are the resolved version's, not the URI's again: an alias may move meanwhile.
+    Serving, batch scoring and loading all start here.
+    """
+    version = backend.call(resolve_uri, ResolveModelUri(uri=uri))
+    return version, download_version(backend, version, dest)
 
 
 def download_version(backend: Backend, version: ModelVersion, dest: Path) -> Path:

@@ -152,7 +152,7 @@ def _dockerfile(version: ModelVersion, python: str) -> str:
         f'      org.modelyard.model.version="{version.version}"\n'
         "ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1\n"
         "WORKDIR /package\n"
-        # The requirements name ./wheels/modelyard-*.whl, relative to this folder.
+        # The requirements name ./wheels/modelyard-*.whl[serve], relative to this folder.
         "COPY environment/requirements.txt environment/requirements.txt\n"
         f"COPY {WHEELS_DIR}/ {WHEELS_DIR}/\n"
         "RUN pip install -r environment/requirements.txt\n"
@@ -293,8 +293,10 @@ def write_package(
         shutil.copytree(model_dir, model_target)
     _describe_model(version, model_target)
     wheel = modelyard_wheel().write_to(out / WHEELS_DIR)
+    # With the "serve" extra: the scoring server's own libraries (frames, Parquet logs),
+    # which a model's environment need not hold.
     requirements_text, environment_info = _environment_files(
-        version, environment, f"./{WHEELS_DIR}/{wheel.name}"
+        version, environment, f"./{WHEELS_DIR}/{wheel.name}[serve]"
     )
     _write(out, "environment/requirements.txt", requirements_text)
     _write(out, "environment/environment.json", json.dumps(environment_info, indent=2) + "\n")

@@ -36,6 +36,7 @@ from modelyard.errors import (
     NotFound,
     UnprocessableInput,
 )
+from modelyard.serving import headers
 from modelyard.serving.batching import MicroBatcher
 from modelyard.serving.inference_log import (
     InferenceLog,
@@ -45,6 +46,7 @@ from modelyard.serving.inference_log import (
 )
 from modelyard.serving.inputs import ModelInput, parse_body
 from modelyard.serving.metrics import CONTENT_TYPE, ServingMetrics
+from modelyard.serving.models import Batching
 from modelyard.serving.outputs import RowMismatch, encode, split_rows, to_jsonable
 
 if TYPE_CHECKING:
@@ -103,8 +105,7 @@ class Scorer:
         load: Callable[[], LoadedModel],
         metrics: ServingMetrics,
         *,
-        max_batch_size: int,
-        max_wait_ms: float,
+        batching: Batching,
         load_wait_s: float = 60.0,
         inference_log: InferenceLog | None = None,
     ) -> None:
@@ -117,8 +118,7 @@ class Scorer:
         self.load_error: str | None = None
         self.batcher: MicroBatcher[Any, Any] = MicroBatcher(
             self.predict_batch,
-            max_batch_size=max_batch_size,
-            max_wait_ms=max_wait_ms,
+            batching=batching,
             observe=metrics.observe_batch,
         )
 
@@ -169,7 +169,7 @@ class Scorer:
         parsed: ModelInput | None = None
         predictions: Any = None
         try:
-            request_id = request_id_from(request.headers.get("x-request-id"))
+            request_id = request_id_from(request.headers.get(headers.REQUEST_ID))
             model = await self.wait_ready()
             with self.batcher.arriving():
                 body = await request.body()
@@ -190,15 +190,15 @@ class Scorer:
         seconds = time.perf_counter() - started
         self.metrics.observe_request(response.status_code, seconds, error.code if error else None)
         # A refused X-Request-Id still gets an id, so every answer carries one.
-        response.headers["x-request-id"] = request_id or uuid.uuid4().hex
+        response.headers[headers.REQUEST_ID] = request_id or uuid.uuid4().hex
         if self.inference_log is not None and self.inference_log.sampled():
             self.inference_log.record(
                 InferenceRecord(
-                    request_id=request_id or response.headers["x-request-id"],
+                    request_id=request_id or response.headers[headers.REQUEST_ID],
                     timestamp_ms=int((time.time() - seconds) * 1000),
                     latency_ms=seconds * 1000,
                     status=response.status_code,
-                    mirrored=request.headers.get("x-modelyard-mirror") == "1",
+                    mirrored=request.headers.get(headers.MIRROR) == "1",
                     inputs=None if parsed is None else parsed.data,
                     outputs=predictions,
                 )
@@ -233,8 +233,7 @@ def create_app(
     load: Callable[[], LoadedModel],
     *,
     model: dict[str, str],
-    max_batch_size: int = 32,
-    max_wait_ms: float = 2.0,
+    batching: Batching | None = None,
     multiprocess_dir: Path | None = None,
     load_before_serving: bool = False,
     load_wait_s: float = 60.0,
@@ -263,8 +262,7 @@ def create_app(
     scorer = Scorer(
         load,
         metrics,
-        max_batch_size=max_batch_size,
-        max_wait_ms=max_wait_ms,
+        batching=batching if batching is not None else Batching(),
         load_wait_s=load_wait_s,
         inference_log=inference_log(metrics) if inference_log is not None else None,
     )

@@ -22,7 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from modelyard.errors import BackendUnavailable, InvalidInput
+from modelyard.errors import BackendUnavailable
+from modelyard.serving.models import Batching
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -46,18 +47,14 @@ class MicroBatcher(Generic[In, Out]):
         self,
         run: Callable[[list[In]], list[Out]],
         *,
-        max_batch_size: int = 32,
-        max_wait_ms: float = 2.0,
+        batching: Batching | None = None,
         observe: BatchObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if max_batch_size < 1:
-            raise InvalidInput("max_batch_size must be at least 1")
-        if max_wait_ms < 0:
-            raise InvalidInput("max_wait_ms cannot be negative")
+        batching = batching if batching is not None else Batching()
         self._run = run
-        self.max_batch_size = max_batch_size
-        self.max_wait = max_wait_ms / 1000
+        self.max_batch_size = batching.max_batch_size
+        self.max_wait = batching.max_wait_ms / 1000
         self._observe = observe
         self._clock = clock
         self._queue: deque[_Pending[In, Out]] = deque()

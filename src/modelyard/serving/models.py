@@ -18,6 +18,7 @@ from pydantic import Field, field_validator
 from modelyard.core.fields import NUMBER_ONLY, Count, Description, name_field, number, whole
 from modelyard.core.operations import Model, Request
 from modelyard.errors import InvalidInput
+from modelyard.serving import limits
 
 # DNS labels: an endpoint and a deployment become Kubernetes Services and Deployments.
 _DNS_LABEL = r"^[a-z][a-z0-9\-]{0,62}$"
@@ -30,17 +31,32 @@ DeploymentName = Annotated[
 ]
 Share = Annotated[int, whole(ge=0, le=100)]
 Port = Annotated[int, whole(ge=1024, le=65535)]
-Workers = Annotated[int, whole(ge=1, le=64)]
+Workers = Annotated[int, limits.WORKERS.field()]
 FIRST_PORT = 7100  # endpoints without a port get the lowest free one from here
 
 
-class DeploymentConfig(Model):
+class Batching(Model):
+    """How a scoring worker batches concurrent requests into one predict call.
+
+    The one place these defaults and bounds are written: the scoring server, the
+    supervisor's deployments and the CLI options all read them from here.
+    """
+
+    max_batch_size: Annotated[int, limits.MAX_BATCH_SIZE.field()] = int(
+        limits.MAX_BATCH_SIZE.default
+    )
+    max_wait_ms: Annotated[float, limits.MAX_WAIT_MS.field()] = limits.MAX_WAIT_MS.default
+
+
+class DeploymentConfig(Batching):
     """How a deployment's scoring workers run."""
 
-    max_batch_size: Annotated[int, whole(ge=1, le=4096)] = 32
-    max_wait_ms: Annotated[float, NUMBER_ONLY, number(ge=0, le=1000)] = 2.0
     # Share of requests written to the inference log (inputs, outputs, latency).
-    sample_rate: Annotated[float, NUMBER_ONLY, number(ge=0, le=1)] = 0.1
+    sample_rate: Annotated[float, limits.SAMPLE_RATE.field()] = limits.SAMPLE_RATE.default
+
+    @property
+    def batching(self) -> Batching:
+        return Batching(max_batch_size=self.max_batch_size, max_wait_ms=self.max_wait_ms)
 
 
 class Deployment(Model):
@@ -184,7 +200,7 @@ class CreateDeployment(Request):
     endpoint: EndpointName
     name: DeploymentName
     model_uri: Annotated[str, Field(min_length=1, max_length=1100)]
-    workers: Workers = 1
+    workers: Workers = int(limits.WORKERS.default)
     config: DeploymentConfig = Field(default_factory=DeploymentConfig)
 
 

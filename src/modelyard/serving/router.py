@@ -26,14 +26,12 @@ from typing import Any
 
 from modelyard.config import DEFAULT_MAX_REQUEST_BYTES
 from modelyard.core.body_limit import declared_too_large, send_error, too_large
+from modelyard.serving.headers import DEPLOYMENT, MIRROR, REQUEST_ID, ROUTING_KEY
 from modelyard.serving.models import Observation
 from modelyard.serving.upstream import Answer, UpstreamError, UpstreamPool
 
 logger = logging.getLogger("modelyard.serving.router")
 
-ROUTING_KEY = "x-modelyard-routing-key"
-REQUEST_ID = "x-request-id"
-MIRROR_HEADER = "X-Modelyard-Mirror"
 _FORWARDED = ("content-type", REQUEST_ID, "accept")
 _WINDOW_MS = 15 * 60 * 1000  # outcomes older than this are forgotten
 _MAX_OUTCOMES = 200_000
@@ -197,7 +195,7 @@ class Router:
                 out = {
                     "content-type": answer.headers.get("content-type", "application/json"),
                     REQUEST_ID: request_id,
-                    "x-modelyard-deployment": chosen,
+                    DEPLOYMENT: chosen,
                 }
                 return answer.status, answer.body, out
             # Refused or cut off: that worker is down or being replaced. Scoring has no side
@@ -221,7 +219,7 @@ class Router:
                 self.mirror_dropped += 1  # mirrors never slow down or queue behind live traffic
                 continue
             task = asyncio.get_running_loop().create_task(
-                self._send_mirror(name, path, body, {**headers, MIRROR_HEADER: "1"})
+                self._send_mirror(name, path, body, {**headers, MIRROR: "1"})
             )
             self._mirror_tasks.add(task)
             task.add_done_callback(self._mirror_tasks.discard)

@@ -23,18 +23,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
 from modelyard.config import DEFAULT_MAX_REQUEST_BYTES, Settings, get_settings
+from modelyard.core.operations import Request, invalid_input
 from modelyard.errors import InvalidInput
 from modelyard.registry.flavors import DESCRIPTOR, describe, read_descriptor
 from modelyard.registry.loading import LoadedModel, load_folder
 from modelyard.registry.models import ModelVersion
 from modelyard.registry.packaging import MANIFEST, MODEL_DIR, verify_package
 from modelyard.serving.inference_log import InferenceLog, LogObserver, default_endpoint
-from modelyard.serving.models import DeploymentName, EndpointName
+from modelyard.serving.limits import WORKERS
+from modelyard.serving.models import Batching, DeploymentName, EndpointName, Workers
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -99,15 +101,7 @@ def plan_inference_log(
             deployment=deployment,
         )
     except ValidationError as exc:
-        problem = exc.errors()[0]
-        field = str(problem["loc"][0])
-        option = "--log-sample-rate" if field == "sample_rate" else f"--{field}"
-        hint = (
-            "" if field == "sample_rate" else ": lowercase letters, digits and '-', from a letter"
-        )
-        raise InvalidInput(
-            f"{option} is invalid ({problem['msg']}){hint}", details={"option": option}
-        ) from None
+        raise invalid_input(exc, "inference log") from None
 
 
 class WorkerConfig(BaseModel):
@@ -118,11 +112,10 @@ class WorkerConfig(BaseModel):
     # A package's record of whether the version was registered trusted (pickle allowed).
     trusted: bool | None = None
     model: dict[str, str]
-    max_batch_size: int = 32
-    max_wait_ms: float = 2.0
+    batching: Batching = Field(default_factory=Batching)
     multiprocess_dir: Path | None = None
     inference_log: InferenceLogConfig | None = None
-    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_request_bytes: Annotated[int, Field(ge=1)] = DEFAULT_MAX_REQUEST_BYTES
 
 
 def plan_source(folder: Path, version: ModelVersion | None = None, **options: Any) -> WorkerConfig:
@@ -163,14 +156,9 @@ def plan_source(folder: Path, version: ModelVersion | None = None, **options: An
 
 
 def load_served(config: WorkerConfig) -> LoadedModel:
-    """Load the model ``config`` names, as a worker does at startup."""
-    untrusted = config.version is None and config.trusted is False
-    if untrusted and read_descriptor(config.folder).flavor == "pickle":
-        raise InvalidInput(
-            "this package's model is a pickle but the version was not registered with "
-            "trusted=True; refusing to load it (loading a pickle runs arbitrary code)"
-        )
-    return load_folder(config.folder, config.version)
+    """Load the model ``config`` names, as a worker does at startup (a package's pickle
+    only if its version was registered trusted: ``flavors.load_model`` decides)."""
+    return load_folder(config.folder, config.version, trusted=config.trusted)
 
 
 def build_app(config: WorkerConfig) -> Starlette:
@@ -186,8 +174,7 @@ def build_app(config: WorkerConfig) -> Starlette:
     return create_app(
         lambda: load_served(config),
         model=config.model,
-        max_batch_size=config.max_batch_size,
-        max_wait_ms=config.max_wait_ms,
+        batching=config.batching,
         multiprocess_dir=config.multiprocess_dir,
         load_before_serving=config.multiprocess_dir is not None,
         max_request_bytes=config.max_request_bytes,
@@ -237,22 +224,30 @@ def _sigterm_as_exit() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+class ServeOptions(Request):
+    """How a scoring server runs: its address, workers, batching, logs and limits.
+
+    Bounds and defaults are written here once; ``modelyard serve`` reads its options from
+    it, and the supervisor's deployments pass it whole.
+    """
+
+    host: Annotated[str, Field(min_length=1, max_length=253)] = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 5001
+    workers: Workers = int(WORKERS.default)
+    batching: Batching = Field(default_factory=Batching)
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
+    access_log: bool = False
+    # The inference log: the share of requests it keeps, where, under which names.
+    log_sample_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    log_root: str | None = None
+    endpoint: EndpointName | None = None
+    deployment: DeploymentName = "default"
+    # A body over this is refused with 413 (None: MODELYARD_MAX_REQUEST_BYTES).
+    max_request_bytes: Annotated[int, Field(ge=1)] | None = None
+
+
 def serve_model(
-    folder: Path,
-    *,
-    version: ModelVersion | None = None,
-    host: str = "127.0.0.1",
-    port: int = 5001,
-    workers: int = 1,
-    max_batch_size: int = 32,
-    max_wait_ms: float = 2.0,
-    log_level: str = "info",
-    access_log: bool = False,
-    log_sample_rate: float = 0.0,
-    log_root: str | None = None,
-    endpoint: str | None = None,
-    deployment: str = "default",
-    max_request_bytes: int | None = None,
+    folder: Path, version: ModelVersion | None = None, options: ServeOptions | None = None
 ) -> None:
     """Serve the model in ``folder`` until interrupted.
 
@@ -263,53 +258,43 @@ def serve_model(
     A share ``log_sample_rate`` of the requests goes to the inference log under
     ``log_root`` (the configured artifact root by default), as ``endpoint`` (the model's
     name by default) and ``deployment``; ``POST /feedback`` writes there too.
-
-    A request body over ``max_request_bytes`` (``MODELYARD_MAX_REQUEST_BYTES`` by default)
-    is refused with 413.
     """
     import uvicorn
 
-    if workers < 1:
-        raise InvalidInput("--workers must be at least 1")
-    if max_batch_size < 1:
-        raise InvalidInput("--max-batch-size must be at least 1 (1 switches batching off)")
-    if max_wait_ms < 0:
-        raise InvalidInput("--max-wait-ms cannot be negative")
-    if max_request_bytes is None:
-        max_request_bytes = get_settings().max_request_bytes
-    if max_request_bytes < 1:
-        raise InvalidInput("--max-request-bytes must be at least 1")
+    options = options or ServeOptions()
     config = plan_source(
         folder,
         version,
-        max_batch_size=max_batch_size,
-        max_wait_ms=max_wait_ms,
-        max_request_bytes=max_request_bytes,
+        batching=options.batching,
+        max_request_bytes=options.max_request_bytes or get_settings().max_request_bytes,
     )
     logging_to = plan_inference_log(
         config.model,
-        sample_rate=log_sample_rate,
-        root=log_root,
-        endpoint=endpoint,
-        deployment=deployment,
+        sample_rate=options.log_sample_rate,
+        root=options.log_root,
+        endpoint=options.endpoint,
+        deployment=options.deployment,
     )
     config = config.model_copy(update={"inference_log": logging_to})
-    options: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "log_level": log_level,
-        "access_log": access_log,
+    server: dict[str, Any] = {
+        "host": options.host,
+        "port": options.port,
+        "log_level": options.log_level,
+        "access_log": options.access_log,
     }
-    if workers == 1:
+    if options.workers == 1:
         with _sigterm_as_exit():
-            uvicorn.run(build_app(config), **options)
+            uvicorn.run(build_app(config), **server)
         return
     metrics_dir = Path(tempfile.mkdtemp(prefix="modelyard-serving-metrics-"))
     config = config.model_copy(update={"multiprocess_dir": metrics_dir})
     try:
         with _worker_environment(config):
             uvicorn.run(
-                f"{__name__}:app_from_environment", factory=True, workers=workers, **options
+                f"{__name__}:app_from_environment",
+                factory=True,
+                workers=options.workers,
+                **server,
             )
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -3,8 +3,9 @@
 Every ``poll_seconds`` it reads the desired state (endpoints, deployments, traffic) and:
 
 - runs one router per endpoint on the endpoint's port (in this process);
-- runs each deployment as a ``modelyard serve models:/NAME/VERSION`` process with its
-  workers, and tells the router about it once its ``/readyz`` answers;
+- runs each deployment as a process of its own (``serving/deployment_process.py``: the
+  version's files, in the version's environment, with its workers), and tells the router
+  about it once its ``/readyz`` answers;
 - restarts a deployment that exits, with backoff (1 s doubling to 60 s, reset after a
   minute of health); a deployment that is down takes no requests meanwhile;
 - replaces a deployment whose model or settings changed without a gap: the new process
@@ -25,7 +26,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,9 +36,11 @@ from modelyard.config import Settings
 from modelyard.core.backend import Backend
 from modelyard.serving import operations as ops
 from modelyard.serving import rollouts
+from modelyard.serving.deployment_process import LAUNCH_ENV, DeploymentLaunch, command
 from modelyard.serving.models import (
     AdvanceRollout,
     Deployment,
+    DeploymentConfig,
     Endpoint,
     ListEndpoints,
     LiveDeployment,
@@ -54,7 +56,8 @@ HEALTHY_RESET_S = 60.0
 # Requests already sent to a worker that leaves the routing table reach it within this;
 # after it, SIGTERM makes uvicorn stop accepting and finish the requests it has.
 DRAIN_GRACE_S = 1.0
-READY_TIMEOUT_S = 180.0
+# A first start may build the version's environment (a cached one takes under a second).
+READY_TIMEOUT_S = 900.0
 
 
 def _free_port() -> int:
@@ -69,18 +72,14 @@ class Spec:
 
     model_uri: str
     workers: int
-    max_batch_size: int
-    max_wait_ms: float
-    sample_rate: float
+    config: DeploymentConfig
 
     @classmethod
     def of(cls, deployment: Deployment) -> Spec:
         return cls(
             model_uri=deployment.version_uri,
             workers=deployment.workers,
-            max_batch_size=deployment.config.max_batch_size,
-            max_wait_ms=deployment.config.max_wait_ms,
-            sample_rate=deployment.config.sample_rate,
+            config=deployment.config,
         )
 
 
@@ -287,30 +286,23 @@ class Supervisor:
 
     def _launch(self, worker: Worker) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        command = [
-            sys.executable, "-m", "modelyard", "serve", worker.spec.model_uri,
-            "--host", "127.0.0.1", "--port", str(worker.port),
-            "--workers", str(worker.spec.workers),
-            "--max-batch-size", str(worker.spec.max_batch_size),
-            "--max-wait-ms", str(worker.spec.max_wait_ms),
-            "--endpoint", worker.endpoint, "--deployment", worker.name,
-            "--log-sample-rate", str(worker.spec.sample_rate),
-            "--log-level", "warning",
-        ]  # fmt: skip
+        launch = DeploymentLaunch(
+            endpoint=worker.endpoint,
+            deployment=worker.name,
+            model_uri=worker.spec.model_uri,
+            port=worker.port,
+            workers=worker.spec.workers,
+            config=worker.spec.config,
+        )
         env = {
             **os.environ,
-            "MODELYARD_URI": self.settings.resolved_uri,
-            "MODELYARD_ARTIFACT_ROOT": self.settings.resolved_artifact_root,
-            "MODELYARD_HOME": str(self.settings.home),
-            "MODELYARD_USER": self.settings.user,
-            "MODELYARD_MAX_REQUEST_BYTES": str(self.settings.max_request_bytes),
+            **self.settings.for_child_process(),
+            LAUNCH_ENV: launch.model_dump_json(),
         }
-        if self.settings.s3_endpoint_url:
-            env["MODELYARD_S3_ENDPOINT_URL"] = self.settings.s3_endpoint_url
         log = (self.log_dir / f"{worker.endpoint}-{worker.name}.log").open("ab")
         with log:
             worker.process = subprocess.Popen(
-                command,
+                command(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
