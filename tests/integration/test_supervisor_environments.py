@@ -104,3 +104,40 @@ def test_a_deployment_serves_in_its_versions_environment(
         supervisor.stop()
         thread.join(60)
         backend.close()
+
+
+def test_a_deployment_that_cannot_start_says_why_in_one_line_of_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(tmp_path, serve_environment="current")
+    backend = open_local_backend(settings)
+    client = Client(settings=settings, backend=backend)
+    models.register(_probe(tmp_path, monkeypatch), "probe", client=client)
+    # The version's files are gone from the artifact store: nothing to download.
+    for blob in (Path(settings.resolved_artifact_root) / "blobs").rglob("*"):
+        if blob.is_file():
+            blob.unlink()
+    port = free_port()
+    client.serving.create_endpoint("probe", port=port)
+    client.serving.create_deployment("probe", "blue", "models:/probe/1")
+    supervisor = Supervisor(backend, settings, poll_seconds=0.2)
+    thread = threading.Thread(target=supervisor.run, daemon=True)
+    thread.start()
+    log = settings.home / "serving" / "logs" / "probe-blue.log"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            blue = supervisor.status()["endpoints"].get("probe", {}).get("deployments", {})
+            if blue.get("blue", {}).get("restarts", 0) >= 1:
+                break
+            time.sleep(0.3)
+        text = log.read_text()
+        assert "deployment probe/blue (models:/probe/1) cannot start: blob" in text
+        assert "Traceback" not in text
+        blue = supervisor.status()["endpoints"]["probe"]["deployments"]["blue"]
+        assert blue["state"] != "ready"
+        assert blue["last_exit"] == 2
+    finally:
+        supervisor.stop()
+        thread.join(60)
+        backend.close()

@@ -122,6 +122,11 @@ def _serve(launch: DeploymentLaunch) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if LAUNCH_ENV not in os.environ:
+        sys.exit(
+            f"{MODULE} serves a deployment for modelyard supervisor, which sets {LAUNCH_ENV}; "
+            "to serve a model yourself, run: modelyard serve MODEL_URI"
+        )
     launch = DeploymentLaunch.model_validate_json(os.environ[LAUNCH_ENV])
     if launch.folder is not None:
         _serve(launch)
@@ -129,7 +134,13 @@ def main() -> None:
     try:
         launch, python = _prepare(launch, get_settings())
     except ModelyardError as exc:  # one readable line in the deployment's log, then exit 2
-        log.error("deployment %s/%s cannot start: %s", launch.endpoint, launch.deployment, exc)
+        log.error(
+            "deployment %s/%s (%s) cannot start: %s",
+            launch.endpoint,
+            launch.deployment,
+            launch.model_uri,
+            exc,
+        )
         sys.exit(2)
     if Path(python) == Path(sys.executable):
         _serve(launch)
