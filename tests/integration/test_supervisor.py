@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
 from collections import Counter
@@ -278,4 +279,56 @@ def test_a_new_supervisor_restores_the_endpoint(tmp_path: Path) -> None:
                 supervisor.stop()
                 thread.join(30)
     finally:
+        backend.close()
+
+
+def test_a_router_whose_port_is_taken_starts_once_it_is_free_keeping_its_deployments(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path)
+    backend = open_local_backend(settings)
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    port = squatter.getsockname()[1]
+    try:
+        client = Client(settings=settings, backend=backend)
+        x = pd.DataFrame(np.random.default_rng(2).normal(size=(40, 2)), columns=COLUMNS)
+        model = LogisticRegression().fit(x, (x["a"] > 0).astype(int))
+        models.register(model, "busy", sample=x.head(), client=client)
+        client.serving.create_endpoint("busy", port=port)
+        client.serving.create_deployment("busy", "only", "models:/busy/1")
+        supervisor = Supervisor(backend, settings, poll_seconds=0.2)
+        thread = threading.Thread(target=supervisor.run, daemon=True)
+        thread.start()
+        try:
+            _wait(
+                "the deployment",
+                lambda: (
+                    supervisor.status()["endpoints"]
+                    .get("busy", {})
+                    .get("deployments", {})
+                    .get("only", {})
+                    .get("state")
+                    == "ready"
+                ),
+                timeout=90,
+            )
+            pid = supervisor.status()["endpoints"]["busy"]["deployments"]["only"]["pid"]
+            assert thread.is_alive(), "a port it cannot bind stopped the supervisor"
+            error = supervisor.status()["endpoints"]["busy"]["router_error"]
+            assert f"cannot listen on 127.0.0.1:{port}: Address already in use" == error
+            squatter.close()
+            _wait("the router", lambda: _ready(f"http://127.0.0.1:{port}"))
+            answer = httpx.post(f"http://127.0.0.1:{port}/invocations", json=[ROW])
+            assert answer.status_code == 200, answer.text
+            # The deployment that was already running serves; none was started again.
+            live = supervisor.status()["endpoints"]["busy"]["deployments"]["only"]
+            assert (live["pid"], live["restarts"]) == (pid, 0)
+        finally:
+            supervisor.stop()
+            thread.join(30)
+        assert not _alive(pid)
+    finally:
+        squatter.close()
         backend.close()

@@ -55,6 +55,7 @@ def _show_endpoint(endpoint: Endpoint, live: LiveEndpoint) -> None:
             "supervised": f"yes (pid {live.supervisor_pid})"
             if live.supervised
             else f"no ({live.reason})",
+            **({"router": f"not listening: {live.router_error}"} if live.router_error else {}),
             "created": f"{format_time(endpoint.created_at)} by {endpoint.created_by}",
             "description": endpoint.description,
         },

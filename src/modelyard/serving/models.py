@@ -166,6 +166,8 @@ class LiveEndpoint(Model):
     supervisor_pid: int | None = None
     reported_at: int | None = None
     url: str | None = None
+    # Why the router does not listen (its port is taken, say); the supervisor retries.
+    router_error: str | None = None
     routing: dict[str, Any] | None = None
     deployments: dict[str, LiveDeployment] = Field(default_factory=dict)
 

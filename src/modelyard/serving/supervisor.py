@@ -117,9 +117,11 @@ class Served:
     """An endpoint this supervisor runs: its router, server and deployment workers."""
 
     router: Router
-    server: Any
-    task: asyncio.Task[None]
     port: int
+    # The router's HTTP server; None while it cannot listen (router_error says why).
+    server: Any = None
+    task: asyncio.Task[None] | None = None
+    router_error: str | None = None
     workers: dict[str, Worker] = field(default_factory=dict)
     replacing: dict[str, Worker] = field(default_factory=dict)
     draining: list[Worker] = field(default_factory=list)
@@ -193,56 +195,68 @@ class Supervisor:
             await self._retire_endpoint(name)
         for endpoint in endpoints.values():
             served = await self._serve_endpoint(endpoint)
-            if served is None:
-                continue
             await self._reconcile_workers(endpoint, served)
             await self._tick_rollout(endpoint, served)
         self._write_status()
 
     # -- endpoints --------------------------------------------------------------------------
 
-    async def _serve_endpoint(self, endpoint: Endpoint) -> Served | None:
+    async def _serve_endpoint(self, endpoint: Endpoint) -> Served:
         served = self.served.get(endpoint.name)
         if served is not None and served.port != endpoint.port:
             await self._retire_endpoint(endpoint.name)
             served = None
         if served is None:
-            import uvicorn
-
-            router = Router(endpoint.name)
-            config = uvicorn.Config(
-                router_app(router, max_request_bytes=self.settings.max_request_bytes),
-                host=self.host,
-                port=endpoint.port,
-                log_level="warning",
-                access_log=False,
-                lifespan="off",
-            )
-            server = uvicorn.Server(config)
-            task = asyncio.get_running_loop().create_task(server.serve())
-            served = Served(router, server, task, endpoint.port)
+            served = Served(Router(endpoint.name), endpoint.port)
             self.served[endpoint.name] = served
-            logger.info("endpoint %s: router on %s:%d", endpoint.name, self.host, endpoint.port)
-        if served.task.done():
+        if served.task is not None and served.task.done():
             failure = served.task.exception() if not served.task.cancelled() else None
-            logger.error(
-                "endpoint %s: router on port %d stopped (%s); retrying",
-                endpoint.name,
-                endpoint.port,
-                failure or "exited",
-            )
-            self.served.pop(endpoint.name)
-            return None
+            logger.error("endpoint %s: router on port %d stopped (%s); restarting it",
+                         endpoint.name, endpoint.port, failure or "exited")  # fmt: skip
+            served.server = served.task = None
+        if served.task is None:
+            self._start_router(endpoint.name, served)
+        # The deployments are supervised whether or not the router listens yet: a port
+        # that is busy for a while must not restart (or orphan) them.
         served.router.update(traffic=endpoint.traffic, mirror=endpoint.mirror)
         return served
+
+    def _start_router(self, endpoint: str, served: Served) -> None:
+        """Listen on the endpoint's port and serve its router; when the port cannot be
+        bound, say why once and try again at the next poll."""
+        import uvicorn
+
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind((self.host, served.port))
+            listener.listen(2048)
+        except OSError as exc:
+            listener.close()
+            error = f"cannot listen on {self.host}:{served.port}: {exc.strerror or exc}"
+            if served.router_error != error:
+                logger.error("endpoint %s: router %s; retrying at every poll", endpoint, error)
+            served.router_error = error
+            return
+        config = uvicorn.Config(
+            router_app(served.router, max_request_bytes=self.settings.max_request_bytes),
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
+        served.server = uvicorn.Server(config)
+        served.task = asyncio.get_running_loop().create_task(_serve_on(served.server, listener))
+        served.router_error = None
+        logger.info("endpoint %s: router on %s:%d", endpoint, self.host, served.port)
 
     async def _retire_endpoint(self, name: str) -> None:
         served = self.served.pop(name)
         for worker in [*served.workers.values(), *served.replacing.values(), *served.draining]:
             await self._terminate(worker)
-        served.server.should_exit = True
-        with contextlib.suppress(Exception):
-            await served.task
+        if served.task is not None:
+            served.server.should_exit = True
+            with contextlib.suppress(Exception):
+                await served.task
         await served.router.close()
         logger.info("endpoint %s: stopped", name)
 
@@ -429,6 +443,7 @@ class Supervisor:
             "endpoints": {
                 name: {
                     "url": f"http://{self.host}:{served.port}",
+                    "router_error": served.router_error,
                     "routing": served.router.status(),
                     "deployments": {
                         d: {
@@ -453,6 +468,18 @@ class Supervisor:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.status() if self.served else {}, indent=2))
         tmp.replace(path)
+
+
+async def _serve_on(server: Any, listener: socket.socket) -> None:
+    """Serve ``server`` on the bound ``listener`` until it is told to exit."""
+    try:
+        await server.serve(sockets=[listener])
+    except SystemExit:
+        # uvicorn exits the process when its startup fails; here that would end the
+        # supervisor's loop and leave its deployments unsupervised.
+        raise RuntimeError("the router's server failed to start") from None
+    finally:
+        listener.close()
 
 
 def read_status(settings: Settings) -> dict[str, Any]:
@@ -502,6 +529,7 @@ def live_endpoint(settings: Settings, endpoint: Endpoint) -> LiveEndpoint:
             supervisor_pid=pid,
             reported_at=status.get("at"),
             url=reported.get("url"),
+            router_error=reported.get("router_error"),
             routing=reported.get("routing"),
             deployments={
                 d.name: LiveDeployment.model_validate(
