@@ -107,7 +107,7 @@ def request_id_from(value: str | None, *, what: str = "X-Request-Id") -> str:
     return value
 
 
-def parse_feedback(body: bytes) -> list[tuple[str, Any]]:
+def parse_feedback(body: bytes | bytearray) -> list[tuple[str, Any]]:
     """``(request_id, ground_truth)`` pairs from ``{"request_id", "ground_truth"}`` or a
     list of such objects."""
     try:

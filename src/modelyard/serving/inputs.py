@@ -64,7 +64,7 @@ def media_type(content_type: str | None) -> str:
 
 
 def parse_body(
-    body: bytes, content_type: str | None, signature: dict[str, Any] | None
+    body: bytes | bytearray, content_type: str | None, signature: dict[str, Any] | None
 ) -> ModelInput:
     """The model input in ``body``: a DataFrame or NumPy array, shaped for ``signature``."""
     kind = media_type(content_type)
@@ -240,7 +240,7 @@ def _columns(value: dict[str, Any], signature: dict[str, Any] | None) -> Any:
     return frame.to_numpy() if _wants_array(signature) else frame
 
 
-def _read_csv(body: bytes) -> Any:
+def _read_csv(body: bytes | bytearray) -> Any:
     import pandas as pd
 
     if not body.strip():
