@@ -4,9 +4,11 @@ nesting, numbers no column can hold, ragged CSV. In process, over a real scikit-
 from __future__ import annotations
 
 import gc
+import json
 import tracemalloc
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -69,3 +71,174 @@ def test_a_refused_streamed_body_releases_its_memory(model_dir: Path, collector_
         assert held < limit // 4, held
 
     run_app(build_app(plan_source(model_dir, max_request_bytes=limit)), scenario)
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+BIG_INT = b"1" * 400
+TOO_DEEP_CELL = b"[" * 40 + b"1" + b"]" * 40
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (DEEP, "[0][0][0]"),
+        (b'[{"a": ' + DEEP + b', "b": 1}]', "row 0, column 'a'"),
+        (b'[{"a": 1, "b": 2}, {"a": ' + TOO_DEEP_CELL + b', "b": 1}]', "row 1, column 'a'"),
+        (b'{"instances": [[1, 2], [1, ' + TOO_DEEP_CELL + b"]]}", "row 1, column 1"),
+        (b'{"inputs": {"a": [1, 2], "b": [3, ' + TOO_DEEP_CELL + b"]}}", "row 1, column 'b'"),
+        (
+            b'{"dataframe_split": {"columns": ["a", "b"], "data": [[' + DEEP + b", 1]]}}",
+            "row 0, column 0",
+        ),
+    ],
+)
+def test_nesting_deeper_than_any_format_needs_is_a_400_naming_where(
+    model_dir: Path, body: bytes, where: str
+) -> None:
+    async def scenario(client: httpx.AsyncClient) -> None:
+        answer = await client.post(
+            "/invocations", content=body, headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 400, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "invalid_input"
+        assert where in error["message"]
+        assert "32" in error["message"]
+        assert error["details"]["path"].startswith(("[", "$"))
+
+    run_app(build_app(plan_source(model_dir)), scenario)
+
+
+@pytest.mark.parametrize(
+    ("body", "where", "kind"),
+    [
+        (b'[{"a": 1e400, "b": 1}]', "row 0, column 'a'", "float"),
+        (b'[{"a": 1, "b": 2}, {"a": 1, "b": -1e999}]', "row 1, column 'b'", "float"),
+        (b'[{"a": Infinity, "b": 1}]', "row 0, column 'a'", "float"),
+        (b'[{"a": ' + BIG_INT + b', "b": 1}]', "row 0, column 'a'", "integer"),
+        (b'[{"a": ' + b"9" * 5000 + b', "b": 1}]', "row 0, column 'a'", "integer"),
+        (b'[{"a": 9223372036854775808, "b": 1}]', "row 0, column 'a'", "integer"),
+        (
+            b'{"columns": ["a", "b"], "data": [[1, 2], [1, ' + BIG_INT + b"]]}",
+            "row 1, column 1",
+            "integer",
+        ),
+        (b'{"instances": [[1e400, 1]]}', "row 0, column 0", "float"),
+        (b'{"inputs": [[1, 2], [3, 1e400]]}', "row 1, column 1", "float"),
+        (b'{"inputs": {"a": [' + BIG_INT + b'], "b": [1]}}', "row 0, column 'a'", "integer"),
+        (
+            b'{"dataframe_split": {"columns": ["a", "b"], "data": [[1e400, 1]]}}',
+            "row 0, column 0",
+            "float",
+        ),
+        (
+            b'{"dataframe_records": [{"a": 1, "b": ' + BIG_INT + b"}]}",
+            "row 0, column 'b'",
+            "integer",
+        ),
+    ],
+)
+def test_a_number_no_column_can_hold_is_a_400_naming_its_row_and_column(
+    model_dir: Path, body: bytes, where: str, kind: str
+) -> None:
+    async def scenario(client: httpx.AsyncClient) -> None:
+        answer = await client.post(
+            "/invocations", content=body, headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 400, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "invalid_input"
+        assert where in error["message"], error["message"]
+        assert f"64-bit {kind}" in error["message"]
+
+    run_app(build_app(plan_source(model_dir)), scenario)
+
+
+def test_integers_a_float_cannot_hold_exactly_reach_an_integer_column_unchanged(
+    tmp_path: Path,
+) -> None:
+    from modelyard.registry.flavors import ModelDescriptor
+    from modelyard.registry.loading import LoadedModel
+    from modelyard.registry.signatures import infer_signature
+    from modelyard.serving.app import create_app
+
+    class Echo:
+        def predict(self, data: pd.DataFrame) -> list[int]:
+            return [int(v) for v in data["id"]]
+
+    signature = infer_signature(pd.DataFrame({"id": [1], "x": [1.0]}))
+    descriptor = ModelDescriptor(
+        flavor="python", signature=signature, python_version="3", libraries={}
+    )
+    app = create_app(
+        lambda: LoadedModel(Echo(), None, descriptor),
+        model={"name": "e", "version": "", "uri": "e"},
+    )
+    ids = [2**53 + 1, 2**63 - 1, -(2**63)]
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        answer = await client.post("/invocations", json=[{"id": i, "x": 0.5} for i in ids])
+        assert answer.json() == {"predictions": ids}
+
+    run_app(app, scenario)
+
+
+def test_an_infinite_or_nan_prediction_is_null(tmp_path: Path) -> None:
+    from modelyard.registry.flavors import ModelDescriptor
+    from modelyard.registry.loading import LoadedModel
+    from modelyard.serving.app import create_app
+
+    class Overflowing:
+        def predict(self, data: pd.DataFrame) -> Any:
+            if "frame" in data.columns:
+                return pd.DataFrame({"p": [np.inf, -np.inf, np.nan, 1.0]})
+            return np.array([np.inf, -np.inf, np.nan, 1.0])
+
+    descriptor = ModelDescriptor(flavor="python", python_version="3", libraries={})
+    app = create_app(
+        lambda: LoadedModel(Overflowing(), None, descriptor),
+        model={"name": "o", "version": "", "uri": "o"},
+    )
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        for column, want in (
+            ("a", [None, None, None, 1.0]),
+            ("frame", [{"p": None}, {"p": None}, {"p": None}, {"p": 1.0}]),
+        ):
+            answer = await client.post("/invocations", json=[{column: 1}] * 4)
+            assert answer.status_code == 200
+            assert json.loads(answer.content, parse_constant=_refuse) == {"predictions": want}
+
+    run_app(app, scenario)
+
+
+def _refuse(constant: str) -> Any:
+    raise AssertionError(f"{constant} is not JSON")
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (b'[{"request_id": "r", "ground_truth": ' + DEEP + b"}]", '[0]["ground_truth"]'),
+        (b'{"request_id": "r", "ground_truth": 1e400}', '["ground_truth"]'),
+        (b'{"request_id": "r", "ground_truth": ' + BIG_INT + b"}", '["ground_truth"]'),
+    ],
+)
+def test_feedback_reads_bodies_with_the_same_limits(
+    model_dir: Path, tmp_path: Path, body: bytes, where: str
+) -> None:
+    from modelyard.serving.server import InferenceLogConfig
+
+    log = InferenceLogConfig(root=str(tmp_path), sample_rate=1.0, endpoint="e", deployment="d")
+    config = plan_source(model_dir).model_copy(update={"inference_log": log})
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        answer = await client.post(
+            "/feedback", content=body, headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 400, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "invalid_input"
+        assert where in error["message"], error["message"]
+
+    run_app(build_app(config), scenario)
