@@ -242,3 +242,29 @@ def test_feedback_reads_bodies_with_the_same_limits(
         assert where in error["message"], error["message"]
 
     run_app(build_app(config), scenario)
+
+
+@pytest.mark.parametrize(
+    ("body", "row", "fields"),
+    [
+        (b"a,b\n0.9,0.8,0.1,0.2\n", 2, 4),  # was scored as a=0.1, b=0.2
+        (b"a,b\n0.9\n1,2\n", 2, 1),  # was scored with b missing
+        (b"a,b\n1,2\n3,4\n5,6,7\n", 4, 3),
+        (b'a,b\n1,"two\nlines"\n3\n', 3, 1),  # a row, not a line: a value spans two
+    ],
+)
+def test_a_ragged_csv_row_is_a_400_naming_it(
+    model_dir: Path, body: bytes, row: int, fields: int
+) -> None:
+    async def scenario(client: httpx.AsyncClient) -> None:
+        answer = await client.post(
+            "/invocations", content=body, headers={"content-type": "text/csv"}
+        )
+        assert answer.status_code == 400, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "invalid_input"
+        assert f"row {row} (the header is row 1) has {fields} fields" in error["message"]
+        assert "2 columns" in error["message"]
+        assert error["details"] == {"row": row}
+
+    run_app(build_app(plan_source(model_dir)), scenario)

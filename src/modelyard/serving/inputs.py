@@ -16,11 +16,11 @@ an array unless the signature is a table); the signature check itself is the cal
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from typing import Any
 
 from modelyard.errors import InvalidInput
+from modelyard.serving import csv_reader
 from modelyard.serving.json_body import Path, RefusedValue, load_json
 
 JSON_TYPES = ("application/json",)
@@ -70,7 +70,7 @@ def parse_body(
     """The model input in ``body``: a DataFrame or NumPy array, shaped for ``signature``."""
     kind = media_type(content_type)
     if kind in CSV_TYPES:
-        return _sized(_read_csv(body), signature)
+        return _sized(csv_reader.read_body(body, signature), signature)
     if kind not in JSON_TYPES:
         raise UnsupportedMediaType(
             f"content type '{kind}' is not supported: send application/json or text/csv",
@@ -261,21 +261,6 @@ def _columns(value: dict[str, Any], signature: dict[str, Any] | None) -> Any:
         raise InvalidInput("'inputs': every column needs the same number of values")
     frame = pd.DataFrame(value)
     return frame.to_numpy() if _wants_array(signature) else frame
-
-
-def _read_csv(body: bytes | bytearray) -> Any:
-    import pandas as pd
-
-    if not body.strip():
-        raise InvalidInput("the CSV body is empty: send a header line and at least one row")
-    try:
-        frame = pd.read_csv(io.BytesIO(body))
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InvalidInput(f"the CSV body does not parse: {first}") from None
-    if frame.empty:
-        raise InvalidInput("the CSV body holds no rows: send at least one after the header")
-    return frame
 
 
 def _sized(data: Any, signature: dict[str, Any] | None) -> ModelInput:
