@@ -283,3 +283,19 @@ def test_several_outputs_per_row_become_several_columns() -> None:
     assert list(prediction_columns(frame[["low"]], 3, "p")) == ["p"]
     with pytest.raises(InvalidInput, match=r"shape \[2\] for 3 rows"):
         prediction_columns([1, 2], 3, "p")
+
+
+def test_a_ragged_csv_row_is_named_and_leaves_no_output(
+    model_dir: Path, rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.csv"
+    rows.head(5).to_csv(source, index=False)
+    with source.open("a") as fh:
+        fh.write("1,2\n")
+    out = tmp_path / "out.parquet"
+    with pytest.raises(
+        InvalidInput, match=r"row 7 \(the header is row 1\) has 2 fields"
+    ) as refused:
+        score_file(model_dir, None, source, out, chunk_rows=2)
+    assert refused.value.details["row"] == 7
+    assert not out.exists()

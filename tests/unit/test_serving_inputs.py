@@ -134,8 +134,9 @@ def test_malformed_json_is_invalid_input(body: bytes, match: str) -> None:
     [
         (b"", "empty"),
         (b"a,b\n", "no rows"),
-        (b"a,b\n1,2\n3,4,5,6\n", "does not parse"),
-        (b'a,b\n"1,2\n', "does not parse"),
+        (b"a,b\n1,2\n3,4,5,6\n", r"row 3 \(the header is row 1\) has 4 fields"),
+        (b"a,b\n1\n3,4\n", r"row 2 \(the header is row 1\) has 1 fields"),
+        (b'a,b\n"1,2\n', "fields"),
     ],
 )
 def test_bad_csv_is_invalid_input(body: bytes, match: str) -> None:
@@ -204,3 +205,18 @@ def test_no_fast_path_without_a_numeric_table_signature() -> None:
     assert not parse(ROWS, ARRAY).checked
     text = {"type": "dataframe", "columns": [{"name": "a", "type": "string"}]}
     assert not parse([{"a": "x"}], text).checked
+
+
+def test_csv_reads_the_signatures_strings_as_text_and_leaves_bad_floats_to_its_check() -> None:
+    signature = {
+        "type": "dataframe",
+        "columns": [
+            {"name": "code", "type": "string", "dtype": "object"},
+            {"name": "x", "type": "float", "dtype": "float64"},
+        ],
+    }
+    parsed = parse_body(b"code,x\n007,1\n2020-01-01,2.5\n", "text/csv", signature)
+    assert parsed.data["code"].tolist() == ["007", "2020-01-01"]
+    assert parsed.data["x"].tolist() == [1.0, 2.5]
+    untyped = parse_body(b"code,x\n007,high\n", "text/csv", signature)
+    assert untyped.data["x"].tolist() == ["high"]  # the signature check names 'x' next

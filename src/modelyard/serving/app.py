@@ -38,6 +38,7 @@ from modelyard.errors import (
 )
 from modelyard.serving import headers
 from modelyard.serving.batching import MicroBatcher
+from modelyard.serving.body import read_body
 from modelyard.serving.inference_log import (
     InferenceLog,
     InferenceRecord,
@@ -164,7 +165,9 @@ class Scorer:
 
     async def invoke(self, request: Request) -> Response:
         started = time.perf_counter()
-        error: ModelyardError | None = None
+        # The error's code, not the error: a local holding the exception would make a
+        # cycle with its traceback (which holds this frame), freed only by a full collection.
+        error_code: str | None = None
         request_id = ""
         parsed: ModelInput | None = None
         predictions: Any = None
@@ -172,8 +175,10 @@ class Scorer:
             request_id = request_id_from(request.headers.get(headers.REQUEST_ID))
             model = await self.wait_ready()
             with self.batcher.arriving():
-                body = await request.body()
-                parsed = parse_body(body, request.headers.get("content-type"), model.signature)
+                # The body is parsed and dropped here: it is not held while the model predicts.
+                parsed = parse_body(
+                    await read_body(request), request.headers.get("content-type"), model.signature
+                )
                 try:
                     checked = parsed.data if parsed.checked else model.check(parsed.data)
                 except InvalidInput as exc:
@@ -185,10 +190,10 @@ class Scorer:
                 raise model_error(exc) from exc
             response = _json_response(encode(predictions))
         except ModelyardError as exc:
-            error = exc
+            error_code = exc.code
             response = error_response(exc)
         seconds = time.perf_counter() - started
-        self.metrics.observe_request(response.status_code, seconds, error.code if error else None)
+        self.metrics.observe_request(response.status_code, seconds, error_code)
         # A refused X-Request-Id still gets an id, so every answer carries one.
         response.headers[headers.REQUEST_ID] = request_id or uuid.uuid4().hex
         if self.inference_log is not None and self.inference_log.sampled():
@@ -213,7 +218,7 @@ class Scorer:
                 NotFound("this scoring server keeps no inference log to record feedback in")
             )
         try:
-            pairs = parse_feedback(await request.body())
+            pairs = parse_feedback(await read_body(request))
         except ModelyardError as exc:
             return error_response(exc)
         accepted = sum(inference_log.record_feedback(rid, truth) for rid, truth in pairs)

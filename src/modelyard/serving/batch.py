@@ -31,6 +31,7 @@ from modelyard.executors import Executor, make_executor, parse_executor_spec
 from modelyard.registry.flavors import describe
 from modelyard.registry.loading import LoadedModel
 from modelyard.registry.models import ModelVersion
+from modelyard.serving import csv_reader
 from modelyard.serving.server import WorkerConfig, load_served, plan_source
 
 if TYPE_CHECKING:
@@ -109,9 +110,7 @@ class ChunkedInput:
                 self.schema: Any = self._parquet.schema_arrow
                 self.rows_total: int | None = self._parquet.metadata.num_rows
             else:
-                import pyarrow.csv as pacsv
-
-                self._csv = pacsv.open_csv(path)
+                self._csv = csv_reader.open_file(path)
                 self.schema = self._csv.schema
                 # Counting a CSV's rows means reading it: the total stays unknown.
                 self.rows_total = None
@@ -127,6 +126,12 @@ class ChunkedInput:
         return list(self.schema.names)
 
     def _unreadable(self, exc: BaseException, row: int) -> InvalidInput:
+        ragged = csv_reader.ragged_row(exc)
+        if ragged is not None:
+            return InvalidInput(
+                f"cannot read '{self.path}': {ragged.message}",
+                details={"path": str(self.path), **ragged.details},
+            )
         where = f" after row {row}" if row else ""
         return InvalidInput(
             f"cannot read '{self.path}' as {self.kind}{where}: {exc}",

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from modelyard.errors import InvalidInput
+from modelyard.serving.json_body import load_json
 from modelyard.serving.outputs import to_jsonable
 
 if TYPE_CHECKING:
@@ -107,13 +108,10 @@ def request_id_from(value: str | None, *, what: str = "X-Request-Id") -> str:
     return value
 
 
-def parse_feedback(body: bytes) -> list[tuple[str, Any]]:
+def parse_feedback(body: bytes | bytearray) -> list[tuple[str, Any]]:
     """``(request_id, ground_truth)`` pairs from ``{"request_id", "ground_truth"}`` or a
     list of such objects."""
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+    payload = load_json(body)
     items = payload if isinstance(payload, list) else [payload]
     if not items:
         raise InvalidInput("the feedback list is empty: send at least one entry")

@@ -16,17 +16,18 @@ an array unless the signature is a table); the signature check itself is the cal
 
 from __future__ import annotations
 
-import io
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from modelyard.errors import InvalidInput
+from modelyard.serving import csv_reader
+from modelyard.serving.json_body import Path, RefusedValue, load_json
 
 JSON_TYPES = ("application/json",)
 CSV_TYPES = ("text/csv",)
 _SPLIT_KEYS = {"columns", "data", "index"}
 _WRAPPERS = ("dataframe_records", "dataframe_split", "instances", "inputs")
+_EXACT_IN_FLOAT = 2**53
 FORMATS_HINT = (
     "send a list of records, {'columns': [...], 'data': [[...]]}, {'instances': [...]}, "
     "{'inputs': ...}, {'dataframe_records': ...}, {'dataframe_split': ...} or CSV"
@@ -64,12 +65,12 @@ def media_type(content_type: str | None) -> str:
 
 
 def parse_body(
-    body: bytes, content_type: str | None, signature: dict[str, Any] | None
+    body: bytes | bytearray, content_type: str | None, signature: dict[str, Any] | None
 ) -> ModelInput:
     """The model input in ``body``: a DataFrame or NumPy array, shaped for ``signature``."""
     kind = media_type(content_type)
     if kind in CSV_TYPES:
-        return _sized(_read_csv(body), signature)
+        return _sized(csv_reader.read_body(body, signature), signature)
     if kind not in JSON_TYPES:
         raise UnsupportedMediaType(
             f"content type '{kind}' is not supported: send application/json or text/csv",
@@ -78,10 +79,30 @@ def parse_body(
     if not body.strip():
         raise InvalidInput(f"the request body is empty: {FORMATS_HINT}")
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+        payload = load_json(body)
+    except RefusedValue as exc:
+        where = _row_and_column(exc.path)
+        raise (exc if where is None else exc.located(where)) from None
     return _sized(_from_json(payload, signature), signature)
+
+
+def _row_and_column(path: Path) -> str | None:
+    """A JSON path in the words of the request formats: ``row 3, column 'a'``."""
+    if len(path) >= 3 and path[0] == "inputs" and isinstance(path[1], str):
+        return f"row {path[2]}, column {path[1]!r}"  # {"inputs": {"a": [...]}}
+    rest = path[1:] if path and path[0] in _WRAPPERS else path
+    if rest and rest[0] == "data":
+        rest = rest[1:]  # {"columns": [...], "data": [[...]]}
+    if not rest or not isinstance(rest[0], int):
+        return None
+    if len(rest) == 1:
+        return f"row {rest[0]}"
+    column = rest[1]
+    return (
+        f"row {rest[0]}, column {column!r}"
+        if isinstance(column, str)
+        else (f"row {rest[0]}, column {column}")
+    )
 
 
 def _wants_array(signature: dict[str, Any] | None) -> bool:
@@ -152,7 +173,9 @@ def _numeric_frame(values: list[list[Any]], signature: dict[str, Any] | None) ->
     if "integer" not in types:
         return _Checked(pd.DataFrame(array, columns=names, copy=False))
     ints = array[:, [i for i, t in enumerate(types) if t == "integer"]]
-    if not (np.isfinite(ints).all() and (ints == np.floor(ints)).all()):
+    # Past 2**53 a float64 no longer holds every integer: such values go the general way,
+    # which builds the int64 column from the exact Python ints.
+    if not (np.abs(ints) <= _EXACT_IN_FLOAT).all() or not (ints == np.floor(ints)).all():
         return None
     return _Checked(
         pd.DataFrame(
@@ -238,21 +261,6 @@ def _columns(value: dict[str, Any], signature: dict[str, Any] | None) -> Any:
         raise InvalidInput("'inputs': every column needs the same number of values")
     frame = pd.DataFrame(value)
     return frame.to_numpy() if _wants_array(signature) else frame
-
-
-def _read_csv(body: bytes) -> Any:
-    import pandas as pd
-
-    if not body.strip():
-        raise InvalidInput("the CSV body is empty: send a header line and at least one row")
-    try:
-        frame = pd.read_csv(io.BytesIO(body))
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InvalidInput(f"the CSV body does not parse: {first}") from None
-    if frame.empty:
-        raise InvalidInput("the CSV body holds no rows: send at least one after the header")
-    return frame
 
 
 def _sized(data: Any, signature: dict[str, Any] | None) -> ModelInput:

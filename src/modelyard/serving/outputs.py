@@ -1,4 +1,5 @@
-"""Predictions to JSON: arrays, pandas Series and DataFrames, lists; NaN becomes null.
+"""Predictions to JSON: arrays, pandas Series and DataFrames, lists; NaN and infinities
+become null (JSON has no such numbers: ``Infinity`` in an answer breaks its clients).
 
 A DataFrame becomes a list of records (as MLflow answers); everything row-shaped becomes a
 list with one entry per input row, so a batch's predictions can be split per request.
@@ -16,7 +17,8 @@ class RowMismatch(ValueError):
 
 
 def to_jsonable(predictions: Any) -> Any:
-    """``predictions`` as plain lists, dicts, numbers and strings (NaN and NaT as None)."""
+    """``predictions`` as plain lists, dicts, numbers and strings (NaN, infinities and NaT
+    as None)."""
     import numpy as np
     import pandas as pd
 
@@ -38,7 +40,7 @@ def _array(array: Any) -> Any:
         return array.tolist()
     if kind == "f":
         values = array.tolist()
-        return _clean(values) if np.isnan(array).any() else values
+        return values if np.isfinite(array).all() else _clean(values)
     if kind == "M":
         text: Any = np.where(np.isnat(array), None, np.datetime_as_string(array))
         return text.tolist()
@@ -46,9 +48,10 @@ def _array(array: Any) -> Any:
 
 
 def _clean(value: Any) -> Any:
-    """Recursively: NaN to None, NumPy scalars and arrays to Python, timestamps to ISO text."""
+    """Recursively: NaN and infinities to None, NumPy scalars and arrays to Python,
+    timestamps to ISO text."""
     if isinstance(value, float):
-        return None if math.isnan(value) else value
+        return value if math.isfinite(value) else None
     if isinstance(value, str | int | bool) or value is None:
         return value
     if isinstance(value, list | tuple):
