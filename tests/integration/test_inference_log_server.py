@@ -194,5 +194,5 @@ def test_the_log_is_planned_from_settings_and_travels_to_workers(
     # The field is named, not an option of a command: the supervisor plans logs too.
     with pytest.raises(InvalidInput, match="endpoint: 'Not OK' is not a valid name"):
         plan_inference_log(labels, endpoint="Not OK", settings=settings)
-    with pytest.raises(InvalidInput, match="sample_rate: .*less than or equal to 1"):
+    with pytest.raises(InvalidInput, match=r"sample_rate: .*less than or equal to 1"):
         plan_inference_log(labels, sample_rate=2.0, settings=settings)

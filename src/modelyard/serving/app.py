@@ -9,7 +9,7 @@ then handed to the inference log, which queues it without waiting (``inference_l
 Errors map here once, with the REST server's body ``{"error": {"code", "message",
 "details"}}``: a body that does not parse is 400, an unsupported content type 415, input
 the signature refuses 422 (naming the column), a model still loading 503. A model that
-raises ``ValueError``, ``TypeError`` or ``KeyError`` was given values it cannot take (422);
+raises one of ``loading.INPUT_ERRORS`` was given values it cannot take (422);
 any other exception from the model is a 500, logged with its traceback.
 """
 
@@ -36,6 +36,7 @@ from modelyard.errors import (
     NotFound,
     UnprocessableInput,
 )
+from modelyard.registry.loading import INPUT_ERRORS
 from modelyard.serving import headers
 from modelyard.serving.batching import MicroBatcher
 from modelyard.serving.inference_log import (
@@ -58,8 +59,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("modelyard.serving")
 
-_INPUT_ERRORS = (ValueError, TypeError, KeyError)
-
 
 def _json_response(body: bytes, status: int = 200) -> Response:
     from starlette.responses import Response
@@ -76,7 +75,7 @@ def model_error(exc: BaseException) -> ModelyardError:
     if isinstance(exc, ModelyardError):
         return exc
     text = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, _INPUT_ERRORS):
+    if isinstance(exc, INPUT_ERRORS):
         return UnprocessableInput(f"the model cannot predict on this input: {text}")
     log.error("the model failed: %s", text, exc_info=exc)
     return ModelyardError(f"the model failed: {text}")
