@@ -1,5 +1,5 @@
 """The scoring server's ASGI app: ``POST /invocations``, ``POST /feedback``, ``/healthz``,
-``/readyz``, ``/metrics``.
+``/readyz``, ``/metrics``, ``/openapi.json``.
 
 Plain Starlette, no FastAPI: a scoring request is parsed, checked against the signature,
 queued for the next micro-batch and answered; nothing else runs per request. Every answer
@@ -48,6 +48,7 @@ from modelyard.serving.inference_log import (
 from modelyard.serving.inputs import ModelInput, parse_body
 from modelyard.serving.metrics import CONTENT_TYPE, ServingMetrics
 from modelyard.serving.models import Batching
+from modelyard.serving.openapi import scoring_document
 from modelyard.serving.outputs import RowMismatch, encode, split_rows, to_jsonable
 
 if TYPE_CHECKING:
@@ -276,6 +277,22 @@ def create_app(
             return error_response(exc)
         return _json_response(b'{"status":"ready"}')
 
+    documents: dict[bool, bytes] = {}
+
+    async def openapi(_request: Request) -> Response:
+        # The document follows the model's signature, so it waits for the model like a
+        # scoring request; one that failed to load gets the document of an unsigned model.
+        try:
+            signature = (await scorer.wait_ready()).signature
+        except ModelyardError:
+            loaded, signature = False, None
+        else:
+            loaded = True
+        if loaded not in documents:
+            document = scoring_document(signature, model=model, max_request_bytes=max_request_bytes)
+            documents[loaded] = json.dumps(document).encode()
+        return _json_response(documents[loaded])
+
     async def metrics_text(_request: Request) -> Response:
         from starlette.responses import Response
 
@@ -311,6 +328,7 @@ def create_app(
             Route("/ping", readyz, methods=["GET"]),
             Route("/health", readyz, methods=["GET"]),
             Route("/metrics", metrics_text, methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
