@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from modelyard.serving.headers import ROUTING_KEY
 from modelyard.serving.router import Router, router_app
 from modelyard.serving.upstream import UpstreamError, UpstreamPool
 
@@ -176,5 +178,103 @@ def test_the_router_app_routes_and_answers_for_itself() -> None:
         finally:
             await router.close()
             server.close()
+
+    asyncio.run(main())
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a Prometheus text page: (name, sorted labels) -> value."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_the_router_metrics_say_what_it_routed_and_are_never_forwarded() -> None:
+    forwarded: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                body = await reader.readexactly(length)
+            except (asyncio.IncompleteReadError, IndexError):
+                return
+            forwarded.append(head.split(b" ")[1])
+            status = b"422 Unprocessable" if body == b"bad" else b"200 OK"
+            writer.write(b"HTTP/1.1 %s\r\nContent-Length: 2\r\n\r\n{}" % status)
+            await writer.drain()
+
+    async def main() -> None:
+        server, url = await _serve(handler)
+        router = Router("churn")
+        transport = httpx.ASGITransport(app=router_app(router, max_request_bytes=1000))
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://router") as http:
+                await http.post("/invocations", content=b"[1]")  # nothing ready: 503
+                # green is down: its port refuses, so each request it gets goes to blue.
+                router.update(
+                    traffic={"blue": 75, "green": 25, "grey": 0},
+                    mirror={},
+                    upstreams={"blue": url, "green": "http://127.0.0.1:9"},
+                )
+                keys = (str(n) for n in range(1000))
+                to_green = next(k for k in keys if router.choose(k) == "green")
+                for body in (b"[1]", b"[2]", b"bad"):
+                    await http.post("/invocations", content=body, headers={ROUTING_KEY: to_green})
+                await http.post("/invocations", content=b"1" * 2000)  # 413 at the router
+                router.update(upstreams={"blue": url})
+                page = await http.get("/metrics")
+        finally:
+            await router.close()
+            server.close()
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/plain")
+        assert forwarded == [b"/invocations"] * 3
+        found = _samples(page.text)
+
+        def value(name: str, **labels: str) -> float:
+            return found.get((name, tuple(sorted({"endpoint": "churn", **labels}.items()))), 0)
+
+        requests = "modelyard_router_requests_total"
+        assert value(requests, deployment="blue", status_class="2xx") == 2
+        assert value(requests, deployment="blue", status_class="4xx") == 1
+        assert value("modelyard_router_request_duration_seconds_count", deployment="blue") == 3
+        # Each went to green first, found its port closed and was answered by blue.
+        assert value("modelyard_router_upstream_errors_total", deployment="green") == 3
+        assert value(requests, deployment="green", status_class="2xx") == 0
+        assert value("modelyard_router_unrouted_total", status="503") == 1
+        assert value("modelyard_router_unrouted_total", status="413") == 1
+        assert value("modelyard_router_traffic_share", deployment="blue") == 75
+        assert value("modelyard_router_traffic_share", deployment="green") == 25
+        # green is no longer ready: blue takes all that is routed now.
+        assert value("modelyard_router_routed_share", deployment="blue") == 1
+        assert value("modelyard_router_routed_share", deployment="green") == 0
+
+    asyncio.run(main())
+
+
+def test_mirrored_copies_are_counted_sent_and_dropped() -> None:
+    async def main() -> None:
+        router = Router("churn")
+        router.update(
+            traffic={"blue": 100},
+            mirror={"shadow": 100},
+            upstreams={"shadow": "http://127.0.0.1:9"},
+        )
+        router._mirror_slots = asyncio.Semaphore(0)  # every slot taken: copies are dropped
+        router._mirror("/invocations", b"[1]", {})
+        router._mirror_slots = asyncio.Semaphore(1)
+        router._mirror("/invocations", b"[1]", {})
+        await asyncio.gather(*router._mirror_tasks)
+        found = _samples(router.metrics.render().decode())
+        labels = (("deployment", "shadow"), ("endpoint", "churn"))
+        assert found[("modelyard_router_mirror_dropped_total", labels)] == 1
+        assert found[("modelyard_router_mirror_sent_total", labels)] == 1
+        assert found[("modelyard_router_upstream_errors_total", labels)] == 1
+        assert found[("modelyard_router_mirror_share", labels)] == 100
+        await router.close()
 
     asyncio.run(main())

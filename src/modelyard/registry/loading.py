@@ -24,6 +24,9 @@ from modelyard.storage.artifacts.manifests import parse_manifest
 logger = logging.getLogger("modelyard.models")
 
 TRUSTED_WARNING = "%s was registered with trusted=True: loading runs pickle"
+# A model that raises one of these on predict was given values it cannot take (a NaN, a
+# string, a number too large for a float): the caller's input, not a bug in the model.
+INPUT_ERRORS: tuple[type[Exception], ...] = (ValueError, TypeError, KeyError, OverflowError)
 
 
 class LoadedModel:

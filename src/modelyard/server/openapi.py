@@ -14,23 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
+from modelyard.core.error_body import ErrorBody
 from modelyard.core.operations import Operation
 
 REF_TEMPLATE = "#/components/schemas/{model}-Input"
-
-
-class ErrorDetail(BaseModel):
-    code: str = Field(description="stable, machine-readable: invalid_input, not_found, ...")
-    message: str = Field(description="one sentence for a person: what was wrong, what to do")
-    details: dict[str, Any] = Field(description="the fields and values the message names")
-
-
-class ErrorBody(BaseModel):
-    """Every error the API answers: a 4xx the caller can fix, or a 503 to retry."""
-
-    error: ErrorDetail
 
 
 _WHY = {

@@ -1,5 +1,5 @@
 """The scoring server's ASGI app: ``POST /invocations``, ``POST /feedback``, ``/healthz``,
-``/readyz``, ``/metrics``.
+``/readyz``, ``/metrics``, ``/openapi.json``.
 
 Plain Starlette, no FastAPI: a scoring request is parsed, checked against the signature,
 queued for the next micro-batch and answered; nothing else runs per request. Every answer
@@ -9,7 +9,7 @@ then handed to the inference log, which queues it without waiting (``inference_l
 Errors map here once, with the REST server's body ``{"error": {"code", "message",
 "details"}}``: a body that does not parse is 400, an unsupported content type 415, input
 the signature refuses 422 (naming the column), a model still loading 503. A model that
-raises ``ValueError``, ``TypeError`` or ``KeyError`` was given values it cannot take (422);
+raises one of ``loading.INPUT_ERRORS`` was given values it cannot take (422);
 any other exception from the model is a 500, logged with its traceback.
 """
 
@@ -36,6 +36,7 @@ from modelyard.errors import (
     NotFound,
     UnprocessableInput,
 )
+from modelyard.registry.loading import INPUT_ERRORS
 from modelyard.serving import headers
 from modelyard.serving.batching import MicroBatcher
 from modelyard.serving.body import read_body
@@ -48,6 +49,7 @@ from modelyard.serving.inference_log import (
 from modelyard.serving.inputs import ModelInput, parse_body
 from modelyard.serving.metrics import CONTENT_TYPE, ServingMetrics
 from modelyard.serving.models import Batching
+from modelyard.serving.openapi import scoring_document
 from modelyard.serving.outputs import RowMismatch, encode, split_rows, to_jsonable
 
 if TYPE_CHECKING:
@@ -58,8 +60,6 @@ if TYPE_CHECKING:
     from modelyard.registry.loading import LoadedModel
 
 log = logging.getLogger("modelyard.serving")
-
-_INPUT_ERRORS = (ValueError, TypeError, KeyError)
 
 
 def _json_response(body: bytes, status: int = 200) -> Response:
@@ -77,7 +77,7 @@ def model_error(exc: BaseException) -> ModelyardError:
     if isinstance(exc, ModelyardError):
         return exc
     text = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, _INPUT_ERRORS):
+    if isinstance(exc, INPUT_ERRORS):
         return UnprocessableInput(f"the model cannot predict on this input: {text}")
     log.error("the model failed: %s", text, exc_info=exc)
     return ModelyardError(f"the model failed: {text}")
@@ -282,6 +282,22 @@ def create_app(
             return error_response(exc)
         return _json_response(b'{"status":"ready"}')
 
+    documents: dict[bool, bytes] = {}
+
+    async def openapi(_request: Request) -> Response:
+        # The document follows the model's signature, so it waits for the model like a
+        # scoring request; one that failed to load gets the document of an unsigned model.
+        try:
+            signature = (await scorer.wait_ready()).signature
+        except ModelyardError:
+            loaded, signature = False, None
+        else:
+            loaded = True
+        if loaded not in documents:
+            document = scoring_document(signature, model=model, max_request_bytes=max_request_bytes)
+            documents[loaded] = json.dumps(document).encode()
+        return _json_response(documents[loaded])
+
     async def metrics_text(_request: Request) -> Response:
         from starlette.responses import Response
 
@@ -317,6 +333,7 @@ def create_app(
             Route("/ping", readyz, methods=["GET"]),
             Route("/health", readyz, methods=["GET"]),
             Route("/metrics", metrics_text, methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

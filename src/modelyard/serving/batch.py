@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from modelyard.errors import InvalidInput
 from modelyard.executors import Executor, make_executor, parse_executor_spec
 from modelyard.registry.flavors import describe
-from modelyard.registry.loading import LoadedModel
+from modelyard.registry.loading import INPUT_ERRORS, LoadedModel
 from modelyard.registry.models import ModelVersion
 from modelyard.serving import csv_reader
 from modelyard.serving.server import WorkerConfig, load_served, plan_source
@@ -44,8 +44,6 @@ DEFAULT_CHUNK_ROWS = 50_000
 # Chunks in flight per worker: one being scored, one waiting, so no worker idles while
 # the reader or the writer catches up.
 IN_FLIGHT_PER_WORKER = 2
-# A model that raises one of these was given values it cannot take (as in the server).
-_INPUT_ERRORS = (ValueError, TypeError, KeyError)
 
 ProgressCallback = Callable[[int, int | None], None]
 
@@ -303,7 +301,7 @@ def score_chunk(job: ScoringJob, frame: pd.DataFrame, rows: tuple[int, int]) -> 
             f"rows {rows[0]}-{rows[1] - 1}: {exc.message}",
             details={**exc.details, "rows": list(rows)},
         ) from exc
-    except _INPUT_ERRORS as exc:
+    except INPUT_ERRORS as exc:
         raise InvalidInput(
             f"rows {rows[0]}-{rows[1] - 1}: the model cannot predict on these rows: "
             f"{type(exc).__name__}: {exc}",

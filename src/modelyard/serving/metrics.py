@@ -17,6 +17,19 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
+def render(registry: Any, multiprocess_dir: Path | None = None) -> bytes:
+    """``registry``'s metrics in the Prometheus text format; with ``multiprocess_dir``,
+    those every worker wrote there instead (the scoring server's and the router's)."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    if multiprocess_dir is not None:
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=str(multiprocess_dir))  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
+
+
 class ServingMetrics:
     """The metrics one scoring server exposes; ``model`` labels the model info gauge."""
 
@@ -119,12 +132,4 @@ class ServingMetrics:
 
     def render(self) -> bytes:
         """The metrics in the Prometheus text format (all workers' in multiprocess mode)."""
-        from prometheus_client import CollectorRegistry, generate_latest
-
-        registry: Any = self.registry
-        if self.multiprocess_dir is not None:
-            from prometheus_client import multiprocess
-
-            registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry, path=str(self.multiprocess_dir))  # type: ignore[no-untyped-call]
-        return generate_latest(registry)
+        return render(self.registry, self.multiprocess_dir)

@@ -6,7 +6,7 @@ stay the same). Only ready deployments take requests; a deployment that refuses 
 connection (it crashed, or is being replaced) is retried once on another, since scoring
 has no side effects. Mirrored copies go out after the answer, are counted and never
 returned. The router keeps each deployment's recent outcomes, which the rollout controller
-judges a step on.
+judges a step on, and counts what it did for Prometheus (``router_metrics.py``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ from typing import Any
 from modelyard.config import DEFAULT_MAX_REQUEST_BYTES
 from modelyard.core.body_limit import declared_too_large, send_error, too_large
 from modelyard.serving.headers import DEPLOYMENT, MIRROR, REQUEST_ID, ROUTING_KEY
+from modelyard.serving.metrics import CONTENT_TYPE
 from modelyard.serving.models import Observation
+from modelyard.serving.router_metrics import RouterMetrics
 from modelyard.serving.upstream import Answer, UpstreamError, UpstreamPool
 
 logger = logging.getLogger("modelyard.serving.router")
@@ -110,6 +112,7 @@ class Router:
         self._mirror_slots = asyncio.Semaphore(_MIRROR_IN_FLIGHT)
         self._mirror_tasks: set[asyncio.Task[None]] = set()
         self._pool = UpstreamPool()
+        self.metrics = RouterMetrics(endpoint, self.shares)
 
     # -- state, set by the supervisor -------------------------------------------------------
 
@@ -127,6 +130,15 @@ class Router:
         if upstreams is not None:
             self.upstreams = dict(upstreams)
         self.table = Table.of(self.traffic, set(self.upstreams))
+
+    def shares(self) -> tuple[dict[str, int], dict[str, float], dict[str, int]]:
+        """The split as set, the fraction each deployment gets now, and the mirror's."""
+        routed = dict.fromkeys(self.traffic, 0.0)
+        low = 0.0
+        for name, high in zip(self.table.names, self.table.bounds, strict=True):
+            routed[name] = high - low
+            low = high
+        return dict(self.traffic), routed, dict(self.mirror)
 
     def observe(self, deployment: str, since_ms: float) -> Observation:
         found = self.outcomes.get(deployment)
@@ -173,6 +185,7 @@ class Router:
             failed = answer.status >= 500
             return answer
         except (UpstreamError, KeyError):
+            self.metrics.no_answer(deployment)
             return None
         finally:
             outcomes.in_flight -= 1
@@ -189,8 +202,10 @@ class Router:
         tried: set[str] = set()
         while chosen is not None:
             tried.add(self.upstreams.get(chosen, ""))
+            started = time.perf_counter()
             answer = await self._send(chosen, path, body, sent)
             if answer is not None:
+                self.metrics.answered(chosen, answer.status, time.perf_counter() - started)
                 self._mirror(path, body, sent)
                 out = {
                     "content-type": answer.headers.get("content-type", "application/json"),
@@ -202,6 +217,7 @@ class Router:
             # effects, so another ready worker (perhaps the replacement) may answer instead.
             others = [n for n in self.table.names if self.upstreams.get(n) not in tried]
             chosen = random.choice(others) if others else None
+        self.metrics.answered_here(503)
         return (
             503,
             (
@@ -217,6 +233,7 @@ class Router:
                 continue
             if self._mirror_slots.locked():
                 self.mirror_dropped += 1  # mirrors never slow down or queue behind live traffic
+                self.metrics.mirror_skipped(name)
                 continue
             task = asyncio.get_running_loop().create_task(
                 self._send_mirror(name, path, body, {**headers, MIRROR: "1"})
@@ -229,6 +246,7 @@ class Router:
     ) -> None:
         async with self._mirror_slots:
             self.mirror_sent += 1
+            self.metrics.mirrored(deployment)
             answer = await self._send(deployment, path, body, headers)
             if answer is None or answer.status >= 400:
                 status = "no answer" if answer is None else str(answer.status)
@@ -236,7 +254,8 @@ class Router:
 
 
 def router_app(router: Router, *, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> Any:
-    """The router's ASGI app: /invocations and /feedback forwarded, health and status local.
+    """The router's ASGI app: /invocations and /feedback forwarded; health, status and
+    metrics answered by the router itself.
 
     Plain ASGI rather than a framework: the router adds a hop to every request, and a
     framework's request and response objects would cost more than the forwarding itself.
@@ -263,9 +282,11 @@ def router_app(router: Router, *, max_request_bytes: int = DEFAULT_MAX_REQUEST_B
         path, method = scope["path"], scope["method"]
         if path in ("/invocations", "/feedback"):
             if method != "POST":
+                router.metrics.answered_here(405)
                 await respond(send, 405, b"", {"allow": "POST"})
                 return
             if declared_too_large(scope, max_request_bytes):
+                router.metrics.answered_here(413)
                 await send_error(send, too_large(max_request_bytes))
                 return
             chunks, size = [], 0
@@ -274,6 +295,7 @@ def router_app(router: Router, *, max_request_bytes: int = DEFAULT_MAX_REQUEST_B
                 chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > max_request_bytes:
+                    router.metrics.answered_here(413)
                     await send_error(send, too_large(max_request_bytes))
                     return
                 chunks.append(chunk)
@@ -295,6 +317,9 @@ def router_app(router: Router, *, max_request_bytes: int = DEFAULT_MAX_REQUEST_B
                 await respond(send, 503, as_json(reason), plain)
         elif path == "/status":
             await respond(send, 200, as_json(router.status()), plain)
+        elif path == "/metrics":
+            # The router's own: a deployment's metrics are on its own port.
+            await respond(send, 200, router.metrics.render(), {"content-type": CONTENT_TYPE})
         else:
             missing = {"error": {"code": "not_found", "message": f"no route {path}", "details": {}}}
             await respond(send, 404, as_json(missing), plain)
