@@ -19,13 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from revisions import export_src  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / ".work"
@@ -64,16 +65,6 @@ def sample(python_path: str | None, store: Path, n: int) -> dict[str, float]:
     return dict(json.loads(done.stdout.splitlines()[-1]))
 
 
-def export(rev: str) -> str:
-    target = WORK / f"src-{rev.replace('/', '_')}"
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    archive = subprocess.run(["git", "archive", rev, "src"], cwd=ROOT, capture_output=True)
-    archive.check_returncode()
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
-    return str(target / "src")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", help="a git revision to compare with, e.g. main")
@@ -83,7 +74,7 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     sides: dict[str, str | None] = {"this tree": None}
     if args.base:
-        sides[args.base] = export(args.base)
+        sides[args.base] = export_src(args.base, "src")
     raw: dict[str, dict[str, list[dict[str, float]]]] = {s: {} for s in sides}
     with tempfile.TemporaryDirectory(prefix="modelyard-run-start-") as tmp:
         existing = {side: Path(tmp) / f"existing-{i}" for i, side in enumerate(sides)}

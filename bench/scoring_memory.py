@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from machine_info import describe_machine  # bench/ is on sys.path when run as a script
+from revisions import export_src
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / ".work"
@@ -243,17 +244,6 @@ def measure(folder: Path, bodies: dict[str, bytes], python_path: str | None) -> 
     return result
 
 
-def export(rev: str) -> str:
-    """``src/`` of git revision ``rev`` under bench/.work, for PYTHONPATH."""
-    target = WORK / f"scoring-memory-src-{rev.replace('/', '_')}"
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    archive = subprocess.run(["git", "archive", rev, "src"], cwd=ROOT, capture_output=True)
-    archive.check_returncode()
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
-    return str(target / "src")
-
-
 def commit() -> str:
     done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True)
     dirty = subprocess.run(["git", "status", "--porcelain", "src"], cwd=ROOT, capture_output=True)
@@ -335,7 +325,7 @@ def main() -> None:
     }
     sides: dict[str, str | None] = {f"this tree ({commit()})": None}
     if args.base:
-        sides[args.base] = export(args.base)
+        sides[args.base] = export_src(args.base, "scoring-memory-src")
     results = {}
     for label, python_path in sides.items():
         progress(f"measuring {label}")

@@ -17,33 +17,17 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
 from openapi_spec_validator import validate
 from schemathesis import GenerationMode
-from schemathesis.checks import (
-    content_type_conformance,
-    negative_data_rejection,
-    not_a_server_error,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from modelyard.client.client import Client
 from modelyard.config import Settings
 from modelyard.core.backend import open_local_backend
 from modelyard.server.app import create_app
+from tests.integration.keeps_to_its_document import fuzz
 
 pytestmark = pytest.mark.slow
 
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    negative_data_rejection,
-]
 EXAMPLES = 8
 
 
@@ -167,15 +151,4 @@ def test_every_operation_declares_its_errors_with_the_error_body(
     ("operation", "mode"), CASES, ids=[f"{mode.value}-{op.label}" for op, mode in CASES]
 )
 def test_the_server_keeps_to_its_document(operation: Any, mode: GenerationMode) -> None:
-    @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    def fuzz(case: Any) -> None:
-        case.call_and_validate(checks=CHECKS)
-
-    fuzz()
+    fuzz(operation, mode, EXAMPLES)()

@@ -21,20 +21,12 @@ import httpx
 import jsonschema
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
 from openapi_spec_validator import validate
 from schemathesis import GenerationMode
-from schemathesis.checks import (
-    content_type_conformance,
-    negative_data_rejection,
-    not_a_server_error,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from modelyard.registry.flavors import save_model
 from modelyard.serving.server import build_app, plan_inference_log, plan_source
+from tests.integration.keeps_to_its_document import CHECKS, fuzz
 from tests.integration.scoring_app import run_app
 
 pytestmark = [
@@ -43,14 +35,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:X has feature names:UserWarning"),
 ]
 
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    negative_data_rejection,
-]
 EXAMPLES = 12  # per operation and mode: the file runs in about 20 s
 SIGNED, UNSIGNED = "signed", "unsigned"
 INTEGER_COLUMN = "wide petals"
@@ -225,18 +209,7 @@ def _fuzz(kind: str, label: str, mode: GenerationMode) -> Callable[[], None]:
     operation = schema.find_operation_by_label(label)
     assert operation is not None, label
 
-    @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    def fuzz(case: Any) -> None:
-        case.call_and_validate(checks=CHECKS)
-
-    return fuzz
+    return fuzz(operation, mode, EXAMPLES)
 
 
 @pytest.mark.parametrize(
