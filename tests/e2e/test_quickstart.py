@@ -58,6 +58,8 @@ def test_the_quickstart_runs_every_capability(tmp_path: Path) -> None:
     scores = pd.read_parquet(store / "churn-scores.parquet")
     assert len(scores) == len(pd.read_parquet(store / "churn-holdout.parquet"))
     assert "inference log: " in output
+    assert "model.alias.set" in output  # who moved champion, from the audit log
+    assert re.search(r"^checkpoint: seq \d+ .* still holds$", output, re.MULTILINE)
     supervised = (store / "supervisor.log").read_text()
     assert "deployment churn/green: ready" in supervised
     assert "HTTP Request" not in supervised  # its own progress, not every readiness probe

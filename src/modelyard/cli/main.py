@@ -9,6 +9,7 @@ import typer
 import modelyard
 from modelyard.cli import (
     artifacts,
+    audit,
     endpoints,
     environments,
     experiments,
@@ -47,6 +48,7 @@ app.command("serve")(serve.serve)
 app.add_typer(endpoints.endpoint_app, name="endpoint")
 app.add_typer(endpoints.deployment_app, name="deployment")
 app.add_typer(endpoints.rollout_app, name="rollout")
+app.add_typer(audit.app, name="audit")
 app.command("supervisor")(endpoints.supervisor)
 app.command("score")(score.score)
 

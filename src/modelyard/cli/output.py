@@ -70,6 +70,26 @@ def format_time(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def parse_time(text: str, option: str) -> int:
+    """An instant given on the command line, as milliseconds since 1970 (UTC): ISO-8601
+    (``2026-11-30``, ``2026-11-30T12:00``, with an offset or UTC when it has none) or a
+    number of milliseconds."""
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        fail(
+            f"{option} '{text}' is not a time: use ISO-8601 (2026-11-30T12:00, UTC unless "
+            "it names an offset) or milliseconds since 1970"
+        )
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if moment.timestamp() < 0:
+        fail(f"{option} '{text}' is before 1970")
+    return int(moment.timestamp() * 1000)
+
+
 def format_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"

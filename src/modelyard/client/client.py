@@ -45,6 +45,7 @@ from modelyard.tracking.models import (
 )
 
 if TYPE_CHECKING:
+    from modelyard.client.audit import AuditClient
     from modelyard.client.environments import EnvironmentsClient
     from modelyard.client.pipelines import PipelinesClient
     from modelyard.client.registry import RegistryClient
@@ -112,6 +113,14 @@ class Client:
         from modelyard.client.schedules import SchedulesClient
 
         return SchedulesClient(self.backend)
+
+    @property
+    def audit(self) -> AuditClient:
+        """The audit log: query, verify, checkpoint and export it."""
+        # Each sub-client loads on first use, so `import modelyard` stays fast.
+        from modelyard.client.audit import AuditClient
+
+        return AuditClient(self.backend)
 
     # experiments ---------------------------------------------------------------------------
 

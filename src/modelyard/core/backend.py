@@ -11,6 +11,7 @@ import os
 from typing import Any, BinaryIO, Protocol
 
 from modelyard.config import BackendKind, Settings
+from modelyard.core.checkpoints import CheckpointSigner
 from modelyard.core.operations import Operation, OperationContext, Req, Resp
 from modelyard.core.permissions import AllowAll, PermissionCheck
 from modelyard.core.unit_of_work import Actor, Clock, system_clock_ms, unit_of_work
@@ -57,9 +58,11 @@ class LocalBackend:
         clock: Clock = system_clock_ms,
         auto_upgrade: bool = True,
         permissions: PermissionCheck | None = None,
+        signer: CheckpointSigner | None = None,
     ) -> None:
         self.db = db
         self.blobs = blobs
+        self.signer = signer
         self.actor = actor
         self.clock = clock
         self.permissions: PermissionCheck = permissions or AllowAll()
@@ -78,10 +81,11 @@ class LocalBackend:
         self.permissions.check(who, op.permission, op.name)
         if op.policy is not None:
             with unit_of_work(self.db, who, op.policy, reason=reason, clock=self.clock) as uow:
-                ctx = OperationContext(uow.conn, self.blobs, who, self.clock, uow)
+                ctx = OperationContext(uow.conn, self.blobs, who, self.clock, uow, self.signer)
                 return op.handler(ctx, request)
         with self.db.read() as conn:
-            return op.handler(OperationContext(conn, self.blobs, who, self.clock), request)
+            ctx = OperationContext(conn, self.blobs, who, self.clock, signer=self.signer)
+            return op.handler(ctx, request)
 
     def put_blob(self, path: str | os.PathLike[str]) -> BlobInfo:
         return self.blobs.put_file(path)
@@ -128,5 +132,9 @@ def open_local_backend(settings: Settings) -> LocalBackend:
         settings.resolved_artifact_root, storage_options=settings.storage_options() or None
     )
     return LocalBackend(
-        db, blobs, actor=Actor(settings.user), auto_upgrade=settings.backend == BackendKind.sqlite
+        db,
+        blobs,
+        actor=Actor(settings.user),
+        auto_upgrade=settings.backend == BackendKind.sqlite,
+        signer=CheckpointSigner.for_home(settings.home, db.safe_uri),
     )

@@ -37,6 +37,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from sqlalchemy import Connection
 
+from modelyard.core.checkpoints import CheckpointSigner
 from modelyard.core.fields import INT64_MAX, INT64_MIN, names_sentence
 from modelyard.core.unit_of_work import ActionPolicy, Actor, Clock, UnitOfWork, system_clock_ms
 from modelyard.errors import InvalidInput
@@ -184,6 +185,9 @@ class OperationContext:
     actor: Actor
     clock: Clock = system_clock_ms
     uow: UnitOfWork | None = None
+    # Signs audit checkpoints with a key kept outside the database (None: this backend
+    # has no home folder to keep one in).
+    signer: CheckpointSigner | None = None
 
     def now_ms(self) -> int:
         return self.clock()

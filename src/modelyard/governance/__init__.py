@@ -1,0 +1,1 @@
+"""Governance (C4): the audit log as a tool; later identity, roles, approvals and retention."""
