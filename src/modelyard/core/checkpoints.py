@@ -14,9 +14,11 @@ and its id, so anyone can check it, and ``--public-key`` pins the key a verifier
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,14 +65,16 @@ class CheckpointSigner:
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
             )
-            # O_EXCL: of two processes creating the key at once, one wins and both use it.
+            # Written whole beside it, then linked into place: of two processes creating
+            # the key at once, one wins, and neither ever reads a half-written key.
+            fd, tmp = tempfile.mkstemp(dir=self.keys, prefix=".key-")  # mode 0600
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass
-            else:
                 with os.fdopen(fd, "wb") as out:
                     out.write(pem)
+                with contextlib.suppress(FileExistsError):
+                    os.link(tmp, path)
+            finally:
+                os.unlink(tmp)
         return serialization.load_pem_private_key(path.read_bytes(), password=None)
 
     def sign(self, payload: dict[str, Any]) -> dict[str, Any]:
