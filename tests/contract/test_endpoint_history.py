@@ -156,6 +156,28 @@ def test_a_deleted_endpoint_answers_by_name_and_a_new_one_continues_its_history(
     assert _at(client, deleted.since) == again[-3]
 
 
+def test_the_records_themselves_carry_the_resolved_version_and_why_traffic_moved(
+    client: Client, clock: SteppedClock, store: Store
+) -> None:
+    from sqlalchemy import select
+
+    from modelyard.storage.db.tables import audit_records
+
+    _live_a_life(client, clock)
+    a = audit_records.c
+    with store.local.db.read() as conn:
+        rows = conn.execute(
+            select(a.action, a.target_kind, a.target_id, a.after).order_by(a.seq)
+        ).all()
+    created = [
+        r.after for r in rows if (r.action, r.target_id) == ("deployment.created", "churn/blue")
+    ]
+    assert [(c["model_uri"], c["version"]) for c in created] == [("models:/churn@champion", 1)]
+    moves = [r.after for r in rows if r.target_kind == "endpoint" and r.after and "why" in r.after]
+    assert any(m["why"].startswith("rolled back:") for m in moves)
+    assert {m["why"] for m in moves} >= {"first", "set", "rollout step 1"}
+
+
 def test_limit_keeps_the_newest_states(client: Client, clock: SteppedClock) -> None:
     _live_a_life(client, clock)
     newest = client.serving.endpoint_history("churn", limit=2)

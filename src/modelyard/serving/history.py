@@ -189,8 +189,7 @@ def _records(ctx: OperationContext, endpoint: str) -> list[Any]:
     a = audit_records.c
     # Endpoint and deployment names are DNS labels: no LIKE wildcard can be in them.
     query = (
-        select(a.seq, a.at, a.actor, a.action, a.reason, a.target_kind, a.target_id)
-        .add_columns(a.before, a.after)
+        select(audit_records)
         .where(
             or_(
                 and_(a.target_kind == "endpoint", a.target_id == endpoint),
