@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,54 @@ def test_endpoint_deployment_traffic_and_rollout(cli: Cli) -> None:
     assert cli("endpoint", "list", "--json").json() == []
 
 
+def _iso(ms: int, hours: int) -> str:
+    zone = timezone(timedelta(hours=hours))
+    return datetime.fromtimestamp(ms / 1000, tz=zone).isoformat(timespec="milliseconds")
+
+
+def test_endpoint_history_tells_what_served_then(cli: Cli) -> None:
+    cli("endpoint", "create", "ledger")
+    cli("deployment", "create", "ledger/blue", "--model", "models:/churn@champion")
+    cli("deployment", "create", "ledger/green", "--model", "models:/churn/2")
+    cli("endpoint", "traffic", "ledger", "blue=90", "green=10", "--reason", "canary")
+    cli("endpoint", "traffic", "ledger", "blue=100")
+    cli("deployment", "delete", "ledger/green")
+    cli("endpoint", "delete", "ledger", "--reason", "retired")
+    states = cli("endpoint", "history", "ledger", "--json").json()["states"]
+    assert [s["action"] for s in states] == [
+        "endpoint.created",
+        "deployment.created",
+        "deployment.created",
+        "endpoint.traffic.changed",
+        "endpoint.traffic.changed",
+        "deployment.deleted",
+        "endpoint.deleted",
+    ]
+    canary = states[3]
+    assert {d["name"]: (d["version"], d["traffic"]) for d in canary["deployments"]} == {
+        "blue": (1, 90),
+        "green": (2, 10),
+    }
+    # The canary's own instant, as ms, as ISO-8601 with an offset and as UTC without one.
+    for at in (str(canary["since"]), _iso(canary["since"], 2), _iso(canary["since"], 0)[:-6]):
+        then = cli("endpoint", "history", "ledger", "--at", at, "--json").json()
+        assert then["states"] == [canary], at
+    table = cli("endpoint", "history", "ledger").stdout
+    assert "times in UTC" in table
+    assert "blue churn v1 90%, green churn v2 10%" in table
+    assert "canary (set)" in table
+    assert "(endpoint deleted)" in table
+    shown = cli("endpoint", "history", "ledger", "--at", str(canary["since"])).stdout
+    assert "models:/churn@champion" in shown
+    assert "90%" in shown
+    gone = cli("endpoint", "history", "ledger", "--at", str(states[-1]["since"])).stdout
+    assert "nothing: the endpoint was deleted" in gone
+    assert "retired" in gone
+    newest = cli("endpoint", "history", "ledger", "--limit", "1", "--json").json()
+    assert (newest["truncated"], len(newest["states"])) == (True, 1)
+    assert cli("endpoint", "history", "ledger", "--limit", "0", expect=2).code == 2
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -86,6 +135,10 @@ def test_endpoint_deployment_traffic_and_rollout(cli: Cli) -> None:
         (("rollout", "start", "x", "--to", "g", "--interval", "soon"), "duration"),
         (("rollout", "start", "x", "--to", "g", "--steps", "a,b"), "percents"),
         (("rollout", "status", "nope"), "endpoint 'nope'"),
+        (("endpoint", "history", "nope"), "endpoint 'nope' has no history"),
+        (("endpoint", "history", "x", "--at", "soon"), "write an ISO-8601 time"),
+        (("endpoint", "history", "x", "--at", "-5"), "is before 1970"),
+        (("endpoint", "history", "x", "--at", "2999-01-01"), "is in the future"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(cli: Cli, args: tuple[str, ...], message: str) -> None:

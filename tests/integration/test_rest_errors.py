@@ -615,3 +615,29 @@ def test_client_with_no_server_raises_backend_unavailable(tmp_path: Path) -> Non
     assert url in caught.value.message
     assert "`modelyard server`" in caught.value.message
     assert caught.value.http_status == 503
+
+
+# an endpoint's history --------------------------------------------------------------------
+
+
+def test_history_of_an_unknown_endpoint_is_404(server: Server) -> None:
+    response = server.http.get(f"{API}/endpoints/never-made/history")
+    assert_error(response, 404, "not_found", "endpoint 'never-made' has no history")
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("at=soon", "at"),
+        ("at=-1", "at"),
+        ("at=1.5", "at"),
+        ("at=99999999999999999999", "at"),
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=ten", "limit"),
+    ],
+)
+def test_history_questions_out_of_range_are_400(server: Server, query: str, field: str) -> None:
+    response = server.http.get(f"{API}/endpoints/never-made/history?{query}")
+    error = assert_error(response, 400, "invalid_input", field)
+    assert [e["loc"] for e in error["details"]["errors"]] == [[field]]

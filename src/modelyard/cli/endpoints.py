@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelyard.cli.connection import open_client
+from modelyard.cli.endpoint_history import show_history
 from modelyard.cli.options import bounded, default
 from modelyard.cli.output import (
     command_group,
     fail,
     format_time,
+    parse_time,
     print_json,
     print_mapping,
     print_table,
@@ -175,6 +177,28 @@ def delete_endpoint(
     with user_errors():
         open_client().serving.delete_endpoint(name, reason=reason)
         typer.echo(f"deleted endpoint {name}")
+
+
+@endpoint_app.command("history")
+def endpoint_history(
+    name: Annotated[str, typer.Argument(help="Endpoint name (a deleted one too).")],
+    at: Annotated[
+        str | None,
+        typer.Option(help="Only the state then: ISO-8601 (UTC unless offset given) or ms."),
+    ] = None,
+    limit: Annotated[
+        int, bounded(limits.HISTORY_STATES, "The newest states shown", whole=True)
+    ] = default(limits.HISTORY_STATES, whole=True),
+    as_json: JsonOption = False,
+) -> None:
+    """Which versions served which shares, and when: `modelyard endpoint history churn`.
+
+    Told from the audit records, so it holds for any past instant and for deleted endpoints.
+    """
+    instant = None if at is None else parse_time(at, "--at")
+    with user_errors():
+        history = open_client().serving.endpoint_history(name, at=instant, limit=limit)
+        show_history(history, as_json=as_json)
 
 
 @endpoint_app.command("traffic")

@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 
 import typer
@@ -72,22 +72,26 @@ def format_time(ms: int | None) -> str:
 
 def parse_time(text: str, option: str) -> int:
     """An instant given on the command line, as milliseconds since 1970 (UTC): ISO-8601
-    (``2026-11-30``, ``2026-11-30T12:00``, with an offset or UTC when it has none) or a
-    number of milliseconds."""
-    if text.isdigit():
-        return int(text)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        fail(
-            f"{option} '{text}' is not a time: use ISO-8601 (2026-11-30T12:00, UTC unless "
-            "it names an offset) or milliseconds since 1970"
-        )
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    if moment.timestamp() < 0:
-        fail(f"{option} '{text}' is before 1970")
-    return int(moment.timestamp() * 1000)
+    (``2026-11-30``, ``2026-11-30T12:00``; UTC unless it names an offset, as the CLI shows
+    times in UTC) or a number of milliseconds. A bad one is a user error naming ``option``."""
+    how = (
+        "write an ISO-8601 time such as 2026-11-30T12:00 (UTC unless it gives its offset, "
+        "e.g. 2026-11-30T13:00+01:00) or milliseconds since 1970"
+    )
+    value = text.strip()
+    if value.lstrip("-").isdigit():
+        ms = int(value)
+    else:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            fail(f"{option} '{text}' is not a time: {how}")
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        ms = (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+    if ms < 0:
+        fail(f"{option} '{text}' is before 1970: {how}")
+    return ms
 
 
 def format_value(value: Any) -> str:

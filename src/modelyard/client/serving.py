@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from modelyard.core.backend import Backend
+from modelyard.serving import history, rollouts
 from modelyard.serving import operations as ops
-from modelyard.serving import rollouts
+from modelyard.serving.history import EndpointHistory, GetEndpointHistory
 from modelyard.serving.models import (
     AdvanceRollout,
     CreateDeployment,
@@ -54,6 +55,16 @@ class ServingClient:
 
     def endpoints(self) -> builtins.list[Endpoint]:
         return self._backend.call(ops.list_endpoints, ListEndpoints()).endpoints
+
+    def endpoint_history(
+        self, name: str, *, at: int | None = None, limit: int | None = None
+    ) -> EndpointHistory:
+        """Which versions served which shares of ``name``'s traffic, from its audit records;
+        ``at`` (ms since the epoch) for the one state in force then, ``limit`` for the newest
+        states only (default as ``GetEndpointHistory`` says)."""
+        given = {} if limit is None else {"limit": limit}
+        request = GetEndpointHistory(endpoint=name, at=at, **given)
+        return self._backend.call(history.endpoint_history, request)
 
     def delete_endpoint(self, name: str, *, reason: str | None = None) -> None:
         self._backend.call(ops.delete_endpoint, DeleteEndpoint(name=name), reason=reason)

@@ -36,6 +36,7 @@ from modelyard.pipelines.schedules import OPERATIONS as SCHEDULE_OPERATIONS
 from modelyard.registry.operations import OPERATIONS as REGISTRY_OPERATIONS
 from modelyard.server.openapi import error_responses
 from modelyard.server.routes import mount_operations
+from modelyard.serving.history import OPERATIONS as HISTORY_OPERATIONS
 from modelyard.serving.operations import OPERATIONS as SERVING_OPERATIONS
 from modelyard.serving.rollouts import OPERATIONS as ROLLOUT_OPERATIONS
 from modelyard.tracking.operations import OPERATIONS as TRACKING_OPERATIONS
@@ -52,6 +53,7 @@ ALL_OPERATIONS: tuple[Operation[Any, Any], ...] = (
     *ENVIRONMENT_OPERATIONS,
     *SERVING_OPERATIONS,
     *ROLLOUT_OPERATIONS,
+    *HISTORY_OPERATIONS,
     *GOVERNANCE_OPERATIONS,
 )
 

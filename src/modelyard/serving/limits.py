@@ -16,3 +16,5 @@ MAX_WAIT_MS = Bound(default=2.0, ge=0, le=1000)
 SAMPLE_RATE = Bound(default=0.1, ge=0, le=1)
 # Scoring worker processes of one server.
 WORKERS = Bound(default=1, ge=1, le=64)
+# States of an endpoint's history in one answer (the newest ones).
+HISTORY_STATES = Bound(default=100, ge=1, le=1000)

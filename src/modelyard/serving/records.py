@@ -127,5 +127,7 @@ def write_traffic(
         .where(endpoints.c.name == endpoint)
         .values(traffic=traffic, mirror=mirror, updated_at=ctx.now_ms())
     )
-    ctx.work.record("endpoint", endpoint, before=old, after=new)
+    # Why the split moved (a rollout's step or rollback, a deleted deployment) is part of the
+    # record, so the endpoint's history can say it without the events (serving/history.py).
+    ctx.work.record("endpoint", endpoint, before=old, after={**new, "why": why})
     ctx.work.emit("endpoint.traffic.changed", endpoint, {"endpoint": endpoint, "why": why, **new})
