@@ -49,7 +49,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
 class ServerThread:
     """A real uvicorn server on 127.0.0.1:<free port>, stopped when the block ends."""
 
-    def __init__(self, backend: LocalBackend, settings: Settings) -> None:
+    def __init__(self, backend: LocalBackend, settings: Settings, *, auth: bool = False) -> None:
         import uvicorn
 
         from modelyard.server.app import create_app
@@ -57,7 +57,10 @@ class ServerThread:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            create_app(backend, settings), host="127.0.0.1", port=self.port, log_level="warning"
+            create_app(backend, settings, auth=auth),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -77,10 +80,12 @@ class ServerThread:
 
 
 @contextmanager
-def running_server(settings: Settings) -> Iterator[tuple[ServerThread, LocalBackend]]:
+def running_server(
+    settings: Settings, *, auth: bool = False
+) -> Iterator[tuple[ServerThread, LocalBackend]]:
     backend = open_local_backend(settings)
     try:
-        with ServerThread(backend, settings) as server:
+        with ServerThread(backend, settings, auth=auth) as server:
             yield server, backend
     finally:
         backend.close()

@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from modelyard.errors import InvalidInput
@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     )
     user: str = Field(default_factory=_default_user, description="Actor recorded on changes")
     workspace: str = Field(default="default", description="Workspace used when none is given")
+    token: SecretStr | None = Field(
+        default=None,
+        description="API token sent to a server with auth on (default: the one "
+        "`modelyard auth login` stored for that server)",
+    )
     max_request_bytes: int = Field(
         default=DEFAULT_MAX_REQUEST_BYTES,
         gt=0,
@@ -139,7 +144,8 @@ class Settings(BaseSettings):
     def for_child_process(self) -> dict[str, str]:
         """``MODELYARD_*`` variables that give a child process these settings, whatever
         folder it runs in (relative paths are made absolute)."""
-        values: dict[str, Any] = self.model_dump(exclude_none=True)
+        # Not the token: a child that needs one reads it where its parent did.
+        values: dict[str, Any] = self.model_dump(exclude_none=True, exclude={"token"})
         values.update(
             uri=self.resolved_uri,
             artifact_root=self.resolved_artifact_root,

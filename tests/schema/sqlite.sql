@@ -17,6 +17,21 @@ CREATE TABLE alias_history (
 	CONSTRAINT pk_alias_history PRIMARY KEY (id)
 );
 
+-- table api_tokens
+CREATE TABLE api_tokens (
+	id VARCHAR(16) NOT NULL, 
+	user VARCHAR(250) NOT NULL, 
+	name VARCHAR(250) NOT NULL, 
+	secret_sha256 VARCHAR(64) NOT NULL, 
+	created_at BIGINT NOT NULL, 
+	created_by VARCHAR(250) NOT NULL, 
+	expires_at BIGINT, 
+	revoked_at BIGINT, 
+	last_used_at BIGINT, 
+	CONSTRAINT pk_api_tokens PRIMARY KEY (id), 
+	CONSTRAINT fk_api_tokens_user_users FOREIGN KEY(user) REFERENCES users (name)
+);
+
 -- table audit_chain_head
 CREATE TABLE audit_chain_head (
 	id INTEGER NOT NULL, 
@@ -376,6 +391,17 @@ CREATE TABLE step_runs (
 	CONSTRAINT fk_step_runs_run_id_runs FOREIGN KEY(run_id) REFERENCES runs (id)
 );
 
+-- table users
+CREATE TABLE users (
+	name VARCHAR(250) NOT NULL, 
+	kind VARCHAR(16) NOT NULL, 
+	admin BOOLEAN NOT NULL, 
+	created_at BIGINT NOT NULL, 
+	created_by VARCHAR(250) NOT NULL, 
+	disabled_at BIGINT, 
+	CONSTRAINT pk_users PRIMARY KEY (name)
+);
+
 -- table workspaces
 CREATE TABLE workspaces (
 	name VARCHAR(64) NOT NULL, 
@@ -385,6 +411,9 @@ CREATE TABLE workspaces (
 
 -- index ix_alias_history_model_alias
 CREATE INDEX ix_alias_history_model_alias ON alias_history (model, alias);
+
+-- index ix_api_tokens_user
+CREATE INDEX ix_api_tokens_user ON api_tokens (user);
 
 -- index ix_audit_records_target_kind_target_id
 CREATE INDEX ix_audit_records_target_kind_target_id ON audit_records (target_kind, target_id);

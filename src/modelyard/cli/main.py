@@ -8,6 +8,7 @@ import typer
 
 import modelyard
 from modelyard.cli import (
+    accounts,
     artifacts,
     audit,
     endpoints,
@@ -49,6 +50,9 @@ app.add_typer(endpoints.endpoint_app, name="endpoint")
 app.add_typer(endpoints.deployment_app, name="deployment")
 app.add_typer(endpoints.rollout_app, name="rollout")
 app.add_typer(audit.app, name="audit")
+app.add_typer(accounts.auth_app, name="auth")
+app.add_typer(accounts.users_app, name="users")
+app.add_typer(accounts.tokens_app, name="tokens")
 app.command("supervisor")(endpoints.supervisor)
 app.command("score")(score.score)
 

@@ -19,6 +19,22 @@ def server(
     scheduler: Annotated[
         bool, typer.Option("--scheduler/--no-scheduler", help="Also fire due pipeline schedules.")
     ] = False,
+    auth: Annotated[
+        bool | None,
+        typer.Option(
+            "--auth/--no-auth",
+            help="Require an API token on every request (default: on unless the address is "
+            "loopback).",
+        ),
+    ] = None,
+    insecure_no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-auth",
+            help="Serve a non-loopback address without authentication (only behind a proxy "
+            "that authenticates every request).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the REST API (OpenAPI docs at /docs) on the configured store."""
     # Loaded when the command runs: `modelyard --help` imports every command module.
@@ -26,7 +42,15 @@ def server(
     from modelyard.server.serve import serve
 
     with user_errors():
-        serve(get_settings(), host=host, port=port, log_level=log_level, scheduler=scheduler)
+        serve(
+            get_settings(),
+            host=host,
+            port=port,
+            log_level=log_level,
+            scheduler=scheduler,
+            auth=auth,
+            insecure_no_auth=insecure_no_auth,
+        )
 
 
 def config(

@@ -45,6 +45,7 @@ from modelyard.tracking.models import (
 )
 
 if TYPE_CHECKING:
+    from modelyard.client.accounts import AccountsClient
     from modelyard.client.audit import AuditClient
     from modelyard.client.environments import EnvironmentsClient
     from modelyard.client.pipelines import PipelinesClient
@@ -113,6 +114,14 @@ class Client:
         from modelyard.client.schedules import SchedulesClient
 
         return SchedulesClient(self.backend)
+
+    @property
+    def accounts(self) -> AccountsClient:
+        """Users, service accounts and API tokens; who you are to the backend."""
+        # Each sub-client loads on first use, so `import modelyard` stays fast.
+        from modelyard.client.accounts import AccountsClient
+
+        return AccountsClient(self.backend)
 
     @property
     def audit(self) -> AuditClient:

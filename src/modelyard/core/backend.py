@@ -11,6 +11,7 @@ import os
 from typing import Any, BinaryIO, Protocol
 
 from modelyard.config import BackendKind, Settings
+from modelyard.core import identity
 from modelyard.core.checkpoints import CheckpointSigner
 from modelyard.core.operations import Operation, OperationContext, Req, Resp
 from modelyard.core.permissions import AllowAll, PermissionCheck
@@ -87,6 +88,16 @@ class LocalBackend:
             ctx = OperationContext(conn, self.blobs, who, self.clock, signer=self.signer)
             return op.handler(ctx, request)
 
+    def authenticate(self, token: str) -> Actor:
+        """The user a bearer token proves (a server with auth on), or ``Unauthenticated``."""
+        now = self.clock()
+        with self.db.read() as conn:
+            proven = identity.authenticate(conn, token, now)
+        if proven.record_use:
+            with self.db.write() as conn:
+                identity.record_use(conn, proven.token_id, now)
+        return proven.actor
+
     def put_blob(self, path: str | os.PathLike[str]) -> BlobInfo:
         return self.blobs.put_file(path)
 
@@ -114,11 +125,14 @@ def open_backend(settings: Settings) -> Backend:
     """The backend for these settings: local for database URIs, remote for http(s)."""
     if settings.backend == BackendKind.http:
         # httpx and the remote backend load only for an http(s) backend.
+        from modelyard.core.credentials import stored_token
         from modelyard.core.remote import RemoteBackend
 
+        token = settings.token.get_secret_value() if settings.token else None
         return RemoteBackend(
             settings.resolved_uri,
             user=settings.user,
+            token=token or stored_token(settings.resolved_uri),
             timeout=settings.http_timeout_seconds,
             retries=settings.http_retries,
         )

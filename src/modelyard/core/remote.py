@@ -52,15 +52,20 @@ class RemoteBackend:
         timeout: float = 30.0,
         retries: int = 3,
         transport: httpx.BaseTransport | None = None,
+        token: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retries = retries
+        headers = {USER_HEADER: user}
+        if token:
+            # With auth on the server takes the actor from the token, not USER_HEADER.
+            headers["Authorization"] = f"Bearer {token}"
         # One client for the backend's life: connections are kept alive and reused.
         self._http = httpx.Client(
             base_url=self.base_url + API_PREFIX,
             timeout=timeout,
             transport=transport,
-            headers={USER_HEADER: user},
+            headers=headers,
         )
 
     def _send(self, build: httpx.Request, *, idempotent: bool) -> httpx.Response:

@@ -40,9 +40,15 @@ def system_clock_ms() -> int:
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who makes a change: a user name, or a service account once auth is on."""
+    """Who makes a change: a user name, or a service account once auth is on.
+
+    ``authenticated`` is true only for an actor a token proved (a server with auth on);
+    ``admin`` is that user's server-wide admin flag.
+    """
 
     name: str
+    authenticated: bool = False
+    admin: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,13 +27,22 @@ from modelyard.core.backend import LocalBackend
 from modelyard.core.body_limit import BodyLimit
 from modelyard.core.http_api import API_PREFIX
 from modelyard.core.operations import Operation
+from modelyard.core.permissions import Authenticated
 from modelyard.environments.operations import OPERATIONS as ENVIRONMENT_OPERATIONS
-from modelyard.errors import InvalidInput, ModelyardError, NotFound, PayloadTooLarge
+from modelyard.errors import (
+    InvalidInput,
+    ModelyardError,
+    NotFound,
+    PayloadTooLarge,
+    Unauthenticated,
+)
+from modelyard.governance.accounts import OPERATIONS as ACCOUNT_OPERATIONS
 from modelyard.governance.operations import OPERATIONS as GOVERNANCE_OPERATIONS
 from modelyard.pipelines.operations import OPERATIONS as PIPELINE_OPERATIONS
 from modelyard.pipelines.registered import OPERATIONS as REGISTERED_PIPELINE_OPERATIONS
 from modelyard.pipelines.schedules import OPERATIONS as SCHEDULE_OPERATIONS
 from modelyard.registry.operations import OPERATIONS as REGISTRY_OPERATIONS
+from modelyard.server.auth import Gate
 from modelyard.server.openapi import error_responses
 from modelyard.server.routes import mount_operations
 from modelyard.serving.history import OPERATIONS as HISTORY_OPERATIONS
@@ -55,6 +64,7 @@ ALL_OPERATIONS: tuple[Operation[Any, Any], ...] = (
     *ROLLOUT_OPERATIONS,
     *HISTORY_OPERATIONS,
     *GOVERNANCE_OPERATIONS,
+    *ACCOUNT_OPERATIONS,
 )
 
 
@@ -63,7 +73,9 @@ _CHUNK = 1024 * 1024
 
 
 def error_response(error: ModelyardError) -> JSONResponse:
-    return JSONResponse({"error": error.to_dict()}, status_code=error.http_status)
+    # A 401 says how to authenticate (RFC 9110, section 11.6.1).
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, Unauthenticated) else None
+    return JSONResponse({"error": error.to_dict()}, status_code=error.http_status, headers=headers)
 
 
 class StoredBlob(BaseModel):
@@ -86,7 +98,7 @@ def _declared_length(request: Request) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def _mount_blobs(app: FastAPI, backend: LocalBackend, limit: int) -> None:
+def _mount_blobs(app: FastAPI, backend: LocalBackend, limit: int, gate: Gate) -> None:
     blobs = backend.blobs
 
     def too_large() -> PayloadTooLarge:
@@ -102,7 +114,8 @@ def _mount_blobs(app: FastAPI, backend: LocalBackend, limit: int) -> None:
         summary="Whether a blob is stored",
         responses=error_responses(400, 404, 503),
     )
-    def head_blob(sha256: BlobAddress) -> Response:
+    def head_blob(sha256: BlobAddress, request: Request) -> Response:
+        gate.allow(request, "artifacts:read", "blobs.head")
         info = blobs.info(sha256)
         return Response(headers={"content-length": str(info.size)})
 
@@ -116,7 +129,8 @@ def _mount_blobs(app: FastAPI, backend: LocalBackend, limit: int) -> None:
             **error_responses(400, 404, 503),
         },
     )
-    def get_blob(sha256: BlobAddress) -> StreamingResponse:
+    def get_blob(sha256: BlobAddress, request: Request) -> StreamingResponse:
+        gate.allow(request, "artifacts:read", "blobs.get")
         info = blobs.info(sha256)
         stream = blobs.open(sha256)
 
@@ -145,6 +159,7 @@ def _mount_blobs(app: FastAPI, backend: LocalBackend, limit: int) -> None:
         },
     )
     async def put_blob(sha256: BlobAddress, request: Request) -> StoredBlob:
+        await run_in_threadpool(gate.allow, request, "artifacts:write", "blobs.put")
         declared = _declared_length(request)
         if declared is not None and declared > limit:
             raise too_large()
@@ -172,8 +187,12 @@ def _mount_blobs(app: FastAPI, backend: LocalBackend, limit: int) -> None:
         return StoredBlob(sha256=info.sha256, size=info.size)
 
 
-def create_app(backend: LocalBackend, settings: Settings) -> FastAPI:
-    """The FastAPI application serving ``backend``."""
+def create_app(backend: LocalBackend, settings: Settings, *, auth: bool = False) -> FastAPI:
+    """The FastAPI application serving ``backend``; with ``auth``, every request needs a
+    token (``server/auth.py``) and the backend checks permissions for authenticated users."""
+    if auth:
+        backend.permissions = Authenticated()
+    gate = Gate(backend, auth)
     app = FastAPI(
         title="Modelyard",
         version=modelyard.__version__,
@@ -231,11 +250,18 @@ def create_app(backend: LocalBackend, settings: Settings) -> FastAPI:
             return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
         return JSONResponse({"status": "ready"})
 
-    @app.get(API_PREFIX + "/server-info", tags=["health"], summary="Version and backend")
-    def server_info() -> dict[str, Any]:
+    @app.get(
+        API_PREFIX + "/server-info",
+        tags=["health"],
+        summary="Version and backend",
+        responses=error_responses(401),
+    )
+    def server_info(request: Request) -> dict[str, Any]:
+        # The version tells an attacker which fixes a server lacks: only for callers.
+        gate.allow(request, "server:read", "server.info")
         return {"version": modelyard.__version__, "store": backend.db.dialect}
 
-    mount_operations(app, ALL_OPERATIONS, backend)
-    _mount_blobs(app, backend, settings.max_blob_bytes)
+    mount_operations(app, ALL_OPERATIONS, backend, gate)
+    _mount_blobs(app, backend, settings.max_blob_bytes, gate)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes, exempt=(_BLOBS,))
     return app

@@ -24,6 +24,8 @@ REF_TEMPLATE = "#/components/schemas/{model}-Input"
 
 _WHY = {
     400: "The request breaks a rule: a field out of bounds, a name that is not allowed.",
+    401: "With auth on: no token, or one that is unknown, revoked or expired.",
+    403: "With auth on: the caller lacks the permission the operation needs.",
     404: "Something the request names does not exist.",
     409: "The change conflicts with stored state.",
     413: "The request body is larger than the server accepts.",
@@ -37,8 +39,9 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def operation_responses(op: Operation[Any, Any]) -> dict[int | str, dict[str, Any]]:
-    """What an operation can answer besides 200: reads cannot conflict."""
-    statuses = (400, 404, 409, 413, 503) if op.writes else (400, 404, 413, 503)
+    """What an operation can answer besides 200: reads cannot conflict; with auth on, any
+    operation may answer 401 (no or a bad token) or 403 (a permission the caller lacks)."""
+    statuses = (400, 401, 403, 404, 409, 413, 503) if op.writes else (400, 401, 403, 404, 413, 503)
     return error_responses(*statuses)
 
 

@@ -16,11 +16,11 @@ from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from modelyard.core.backend import LocalBackend
-from modelyard.core.fields import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
-from modelyard.core.http_api import API_PREFIX, REASON_HEADER, USER_HEADER
+from modelyard.core.fields import MAX_DESCRIPTION_LENGTH
+from modelyard.core.http_api import API_PREFIX, REASON_HEADER
 from modelyard.core.operations import MAX_DEPTH, Operation
-from modelyard.core.unit_of_work import Actor
 from modelyard.errors import InvalidInput
+from modelyard.server.auth import Gate, header_value
 from modelyard.server.openapi import RequestSchemas, operation_responses
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -41,25 +41,6 @@ async def _read_json(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidInput("the request body must be a JSON object")
     return data
-
-
-def _header(request: Request, name: str, limit: int) -> str | None:
-    """A header's value if given, checked: the store keeps it in a bounded column."""
-    value = request.headers.get(name)
-    if value is None or value == "":
-        return None
-    if len(value) > limit or not value.isprintable():
-        raise InvalidInput(
-            f"the {name} header must be at most {limit} printable characters",
-            details={"header": name, "length": len(value)},
-        )
-    return value
-
-
-def actor_of(request: Request, default: Actor) -> Actor:
-    """The caller: until auth is configured, the user the client says it is."""
-    name = _header(request, USER_HEADER, MAX_NAME_LENGTH)
-    return Actor(name) if name else default
 
 
 def _scalar_types(op: Operation[Any, Any]) -> dict[str, str]:
@@ -88,7 +69,7 @@ def _from_url(value: str, kind: str | None) -> Any:
     return value
 
 
-def _endpoint(op: Operation[Any, Any], backend: LocalBackend) -> Endpoint:
+def _endpoint(op: Operation[Any, Any], backend: LocalBackend, gate: Gate) -> Endpoint:
     scalars = _scalar_types(op)
 
     async def endpoint(request: Request) -> Response:
@@ -99,13 +80,15 @@ def _endpoint(op: Operation[Any, Any], backend: LocalBackend) -> Endpoint:
         else:
             data = await _read_json(request)
         data.update({k: _from_url(v, scalars.get(k)) for k, v in request.path_params.items()})
+        # Who asks comes first: a caller without a token learns nothing from validation.
+        actor = gate.allow(request, op.permission, op.name)
         parsed = op.parse(data)
         result = await run_in_threadpool(
             backend.call,
             op,
             parsed,
-            reason=_header(request, REASON_HEADER, MAX_DESCRIPTION_LENGTH),
-            actor=actor_of(request, backend.actor),
+            reason=header_value(request, REASON_HEADER, MAX_DESCRIPTION_LENGTH),
+            actor=actor,
         )
         return Response(result.model_dump_json(by_alias=True), media_type="application/json")
 
@@ -114,14 +97,14 @@ def _endpoint(op: Operation[Any, Any], backend: LocalBackend) -> Endpoint:
 
 
 def mount_operations(
-    app: FastAPI, operations: Iterable[Operation[Any, Any]], backend: LocalBackend
+    app: FastAPI, operations: Iterable[Operation[Any, Any]], backend: LocalBackend, gate: Gate
 ) -> None:
     """Add one route per operation under ``/api/v1``, documented from its declaration."""
     schemas = RequestSchemas()
     for op in operations:
         app.add_api_route(
             API_PREFIX + op.path,
-            _endpoint(op, backend),
+            _endpoint(op, backend, gate),
             methods=[op.method],
             name=op.name,
             summary=op.summary,

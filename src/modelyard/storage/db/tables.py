@@ -45,6 +45,35 @@ workspaces = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
+# Who may use a server with auth on: people and service accounts (DESIGN C4).
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(250), primary_key=True),
+    Column("kind", String(16), nullable=False),  # "user" or "service"
+    Column("admin", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(250), nullable=False),
+    Column("disabled_at", BigInteger, nullable=True),
+)
+
+# API tokens: only the SHA-256 of the secret part is kept; ``id`` is the public part that
+# the token starts with, so a token is found by id and then compared in constant time.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("user", String(250), ForeignKey("users.name"), nullable=False),
+    Column("name", String(250), nullable=False),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(250), nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+    Column("last_used_at", BigInteger, nullable=True),
+    Index(None, "user"),
+)
+
 experiments = Table(
     "experiments",
     metadata,

@@ -1,0 +1,72 @@
+"""``AccountsClient``: users, service accounts and API tokens. Reach it as
+``Client().accounts``."""
+
+from __future__ import annotations
+
+import builtins
+
+from modelyard.core.backend import Backend
+from modelyard.governance import accounts as ops
+from modelyard.governance.account_models import (
+    DEFAULT_TOKEN_DAYS,
+    CreatedToken,
+    CreateToken,
+    CreateUser,
+    DisableUser,
+    Identity,
+    IssueToken,
+    ListTokens,
+    ListUsers,
+    RevokeToken,
+    Token,
+    User,
+    UserKind,
+    WhoAmI,
+)
+
+
+class AccountsClient:
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    def whoami(self) -> Identity:
+        return self.backend.call(ops.whoami, WhoAmI())
+
+    def create_user(
+        self,
+        name: str,
+        *,
+        kind: UserKind | str = UserKind.USER,
+        admin: bool = False,
+        reason: str | None = None,
+    ) -> User:
+        request = CreateUser(name=name, kind=UserKind(kind), admin=admin)
+        return self.backend.call(ops.create_user, request, reason=reason)
+
+    def users(self) -> builtins.list[User]:
+        return self.backend.call(ops.list_users, ListUsers()).users
+
+    def disable_user(self, name: str, *, reason: str | None = None) -> User:
+        return self.backend.call(ops.disable_user, DisableUser(name=name), reason=reason)
+
+    def create_token(
+        self,
+        *,
+        name: str = "default",
+        expires_in_days: int | None = DEFAULT_TOKEN_DAYS,
+        user: str | None = None,
+        reason: str | None = None,
+    ) -> CreatedToken:
+        """A token for yourself, or (server admins) for ``user``; its secret is in
+        ``.token``, this once."""
+        if user is None:
+            request = CreateToken(name=name, expires_in_days=expires_in_days)
+            return self.backend.call(ops.create_token, request, reason=reason)
+        issued = IssueToken(user=user, name=name, expires_in_days=expires_in_days)
+        return self.backend.call(ops.issue_token, issued, reason=reason)
+
+    def tokens(self) -> builtins.list[Token]:
+        return self.backend.call(ops.list_tokens, ListTokens()).tokens
+
+    def revoke_token(self, token_id: str, *, reason: str | None = None) -> Token:
+        return self.backend.call(ops.revoke_token, RevokeToken(id=token_id), reason=reason)
