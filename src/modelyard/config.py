@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     )
     user: str = Field(default_factory=_default_user, description="Actor recorded on changes")
     workspace: str = Field(default="default", description="Workspace used when none is given")
+    openlineage_namespace: str = Field(
+        default="modelyard",
+        min_length=1,
+        max_length=250,
+        description="Namespace of the jobs and datasets in exported OpenLineage events",
+    )
     max_request_bytes: int = Field(
         default=DEFAULT_MAX_REQUEST_BYTES,
         gt=0,

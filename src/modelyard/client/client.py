@@ -46,6 +46,7 @@ from modelyard.tracking.models import (
 
 if TYPE_CHECKING:
     from modelyard.client.environments import EnvironmentsClient
+    from modelyard.client.lineage import LineageClient
     from modelyard.client.pipelines import PipelinesClient
     from modelyard.client.registry import RegistryClient
     from modelyard.client.schedules import SchedulesClient
@@ -112,6 +113,15 @@ class Client:
         from modelyard.client.schedules import SchedulesClient
 
         return SchedulesClient(self.backend)
+
+    @property
+    def lineage(self) -> LineageClient:
+        """Lineage: ``client.lineage("models:/churn/3")``; ``client.lineage.events()`` for
+        OpenLineage."""
+        # Each sub-client loads on first use, so `import modelyard` stays fast.
+        from modelyard.client.lineage import LineageClient
+
+        return LineageClient(self.backend, self.settings)
 
     # experiments ---------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from modelyard.core.http_api import API_PREFIX
 from modelyard.core.operations import Operation
 from modelyard.environments.operations import OPERATIONS as ENVIRONMENT_OPERATIONS
 from modelyard.errors import InvalidInput, ModelyardError, NotFound, PayloadTooLarge
+from modelyard.lineage.operations import OPERATIONS as LINEAGE_OPERATIONS
 from modelyard.pipelines.operations import OPERATIONS as PIPELINE_OPERATIONS
 from modelyard.pipelines.registered import OPERATIONS as REGISTERED_PIPELINE_OPERATIONS
 from modelyard.pipelines.schedules import OPERATIONS as SCHEDULE_OPERATIONS
@@ -51,6 +52,7 @@ ALL_OPERATIONS: tuple[Operation[Any, Any], ...] = (
     *ENVIRONMENT_OPERATIONS,
     *SERVING_OPERATIONS,
     *ROLLOUT_OPERATIONS,
+    *LINEAGE_OPERATIONS,
 )
 
 
