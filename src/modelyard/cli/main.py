@@ -12,6 +12,7 @@ from modelyard.cli import (
     endpoints,
     environments,
     experiments,
+    lineage,
     models,
     pipelines,
     runs,
@@ -49,6 +50,7 @@ app.add_typer(endpoints.deployment_app, name="deployment")
 app.add_typer(endpoints.rollout_app, name="rollout")
 app.command("supervisor")(endpoints.supervisor)
 app.command("score")(score.score)
+app.add_typer(lineage.app, name="lineage")
 
 
 def _print_version(value: bool) -> None:
