@@ -7,6 +7,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -209,3 +210,21 @@ def test_a_bad_uri_direction_or_depth_is_400(client: Client) -> None:
     for depth in (0, 51):
         with pytest.raises(InvalidInput, match="depth"):
             client.lineage("runs:/abc", depth=depth)
+
+
+def test_the_rest_route_answers_400_for_a_bad_direction_or_depth(store: Store) -> None:
+    if store.kind != "rest":
+        pytest.skip("the REST route itself")
+    from modelyard.core.http_api import API_PREFIX
+    from modelyard.core.remote import RemoteBackend
+
+    backend = store.client.backend
+    assert isinstance(backend, RemoteBackend)
+    url = f"{backend.base_url}{API_PREFIX}/lineage"
+    for query in ({"direction": "sideways"}, {"depth": "0"}, {"depth": "many"}):
+        answer = httpx.get(url, params={"uri": "runs:/abc", **query})
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"]["code"] == "invalid_input"
+    missing = httpx.get(url, params={"uri": "runs:/abc"})
+    assert missing.status_code == 404
+    assert "runs:/abc" in missing.json()["error"]["message"]

@@ -66,6 +66,8 @@ def _line(node: LineageNode, role: str | None) -> str:
 
 
 def _branch(tree: Any, graph: LineageGraph, up: bool) -> None:
+    from rich.text import Text  # plain text: a label's "[role]" is not Rich markup
+
     by_id = {n.id: n for n in graph.nodes}
     children = _children(graph, up)
     shown: set[str] = set()
@@ -77,20 +79,21 @@ def _branch(tree: Any, graph: LineageGraph, up: bool) -> None:
             if node.distance <= by_id[node_id].distance:
                 continue
             if child in shown:
-                parent.add(f"{_line(node, role)}  (shown above)")
+                parent.add(Text(f"{_line(node, role)}  (shown above)"))
                 continue
             shown.add(child)
-            grow(parent.add(_line(node, role)), child)
+            grow(parent.add(Text(_line(node, role))), child)
 
     grow(tree, graph.root)
 
 
 def print_tree(graph: LineageGraph) -> None:
     from rich.console import Console
+    from rich.text import Text
     from rich.tree import Tree
 
     root = next(n for n in graph.nodes if n.id == graph.root)
-    tree = Tree(_line(root, None))
+    tree = Tree(Text(_line(root, None)))
     directions = [d for d in ("upstream", "downstream") if graph.direction.value in (d, "both")]
     for direction in directions:
         up = direction == "upstream"

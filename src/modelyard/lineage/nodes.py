@@ -134,7 +134,7 @@ def _artifacts(shas: set[str], links: Iterable[Link]) -> dict[str, dict[str, Any
             outputs[link.dst.key].add(link.role.removeprefix("output:"))
     return {
         sha: {
-            "label": f"{'/'.join(sorted(outputs[sha])) or 'artifact'} {sha[:12]}",
+            "label": "/".join(sorted(outputs[sha])) or sha[:12],
             "outputs": sorted(outputs[sha]),
         }
         for sha in shas
