@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         description="API token sent to a server with auth on (default: the one "
         "`modelyard auth login` stored for that server)",
     )
+    openlineage_namespace: str = Field(
+        default="modelyard",
+        min_length=1,
+        max_length=250,
+        description="Namespace of the jobs and datasets in exported OpenLineage events",
+    )
     max_request_bytes: int = Field(
         default=DEFAULT_MAX_REQUEST_BYTES,
         gt=0,

@@ -182,3 +182,19 @@ def fixed_gate(n_rows: int = 20, threshold: float = 0.25):
 @modelyard.pipeline
 def rows_plus(n_rows: int = 20, extra: int = 1):
     return add(count_rows(make_data(n_rows=n_rows)), extra)
+
+
+# A step that reads a file and says so (``modelyard.log_input``) -----------------------------
+
+
+@modelyard.step
+def read_table(path: str) -> pd.DataFrame:
+    _ran("read_table")
+    modelyard.log_input(path, name="table")
+    return pd.read_csv(path)
+
+
+@modelyard.pipeline
+def fit_a_file(path: str):
+    """read_table -> fit: the read file is the fit's dataset, through the step run."""
+    return fit(read_table(path=path))

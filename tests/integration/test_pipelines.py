@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -285,6 +286,23 @@ def test_lineage_links_inputs_step_runs_and_outputs(backend: LocalBackend) -> No
         and e["role"] == "output:output"
         for e in edges
     )
+
+
+@pytest.mark.parametrize("executor", ["inline", "processes:1"])
+def test_a_dataset_a_step_reads_is_an_input_of_its_step_run(
+    backend: LocalBackend, tmp_path: Path, executor: str
+) -> None:
+    table = tmp_path / "table.csv"
+    pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [0, 1, 0]}).to_csv(table, index=False)
+    result = run_pipeline(
+        ps.fit_a_file, backend=backend, executor=executor, params={"path": str(table)}
+    )
+    assert result.status == RunStatus.FINISHED, result.steps
+    client = modelyard.Client(backend=backend)
+    [dataset] = client.get_run(result.steps["read_table"].run_id).inputs
+    digest = hashlib.sha256(table.read_bytes()).hexdigest()
+    assert (dataset.name, dataset.digest, dataset.source) == ("table", digest, str(table))
+    assert client.get_run(result.steps["fit"].run_id).inputs == []
 
 
 def test_runs_against_a_server_too(tmp_path: Path, step_log: Path) -> None:

@@ -196,3 +196,13 @@ def test_a_blob_over_the_upload_limit_is_413_and_stores_nothing(tmp_path: Path) 
         assert http.put(f"{API}/blobs/{sha}", content=small).status_code == 200
         stored = [p for p in Path(backend.blobs.root).rglob("*") if p.is_file()]
         assert [p.name for p in stored] == [sha]
+
+
+def test_a_lineage_query_with_a_bad_direction_or_depth_is_400(api: Api) -> None:
+    for query in ({"direction": "sideways"}, {"depth": "0"}, {"depth": "many"}):
+        answer = api.http.get(API + "/lineage", params={"uri": "runs:/abc", **query})
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"]["code"] == "invalid_input"
+    missing = api.http.get(API + "/lineage", params={"uri": "runs:/abc"})
+    assert missing.status_code == 404
+    assert "runs:/abc" in missing.json()["error"]["message"]

@@ -14,6 +14,7 @@ from modelyard.cli import (
     endpoints,
     environments,
     experiments,
+    lineage,
     models,
     pipelines,
     runs,
@@ -55,6 +56,7 @@ app.add_typer(accounts.users_app, name="users")
 app.add_typer(accounts.tokens_app, name="tokens")
 app.command("supervisor")(endpoints.supervisor)
 app.command("score")(score.score)
+app.add_typer(lineage.app, name="lineage")
 
 
 def _print_version(value: bool) -> None:

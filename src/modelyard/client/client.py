@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from modelyard.client.accounts import AccountsClient
     from modelyard.client.audit import AuditClient
     from modelyard.client.environments import EnvironmentsClient
+    from modelyard.client.lineage import LineageClient
     from modelyard.client.pipelines import PipelinesClient
     from modelyard.client.registry import RegistryClient
     from modelyard.client.schedules import SchedulesClient
@@ -130,6 +131,15 @@ class Client:
         from modelyard.client.audit import AuditClient
 
         return AuditClient(self.backend)
+
+    @property
+    def lineage(self) -> LineageClient:
+        """Lineage: ``client.lineage("models:/churn/3")``; ``client.lineage.events()`` for
+        OpenLineage."""
+        # Each sub-client loads on first use, so `import modelyard` stays fast.
+        from modelyard.client.lineage import LineageClient
+
+        return LineageClient(self.backend, self.settings)
 
     # experiments ---------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from modelyard.client.batching import MetricBuffer
 from modelyard.client.client import Client
 from modelyard.config import Settings, get_settings
 from modelyard.errors import InvalidInput
-from modelyard.pipelines.context import step_metrics
+from modelyard.pipelines.context import step_datasets, step_metrics
 from modelyard.tracking.models import (
     Artifact,
     Metric,
@@ -292,12 +292,19 @@ def log_input(
     source: str | None = None,
     context: str | None = "training",
 ) -> None:
-    """Record a dataset (DataFrame, array, or file/folder path) the active run read."""
+    """Record a dataset (DataFrame, array, or file/folder path) the active run read.
+
+    Inside a pipeline step, the dataset is recorded on the step's run instead.
+    """
     # Hashing DataFrames and arrays (pandas, pyarrow) loads only when a dataset is logged.
     from modelyard.client.datasets import describe_dataset
 
-    session = _current()
     dataset = describe_dataset(data, name=name, source=source, context=context)
+    collector = step_datasets()
+    if collector is not None:
+        collector.append(dataset.model_dump(mode="json", by_alias=True))
+        return
+    session = _current()
     session.client.log_input(session.active_run_id(), dataset)
 
 

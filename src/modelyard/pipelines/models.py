@@ -22,7 +22,7 @@ from modelyard.core.fields import (
     whole,
 )
 from modelyard.core.operations import Model, Request
-from modelyard.tracking.models import Id, Metric, RunStatus, WorkspaceName
+from modelyard.tracking.models import DatasetInput, Id, Metric, RunStatus, WorkspaceName
 
 StepStatus = Literal["FINISHED", "FAILED", "SKIPPED"]
 PIPELINE_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$"
@@ -108,6 +108,10 @@ class RecordStepRun(Request):
         default_factory=dict
     )
     metrics: Annotated[list[Metric], Field(max_length=MAX_ENTRIES)] = Field(default_factory=list)
+    # The datasets the step read (``modelyard.log_input`` in the step): its run's inputs.
+    datasets: Annotated[list[DatasetInput], Field(max_length=MAX_ENTRIES)] = Field(
+        default_factory=list
+    )
     started_at: TimestampMs | None = None
     ended_at: TimestampMs | None = None
     error: Text | None = None

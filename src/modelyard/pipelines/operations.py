@@ -49,6 +49,7 @@ from modelyard.tracking.models import (
     CreateRun,
     EnsureExperiment,
     LogBatch,
+    LogInput,
     RunStatus,
     UpdateRun,
     validate_key,
@@ -304,6 +305,8 @@ def record_step_run(ctx: OperationContext, req: RecordStepRun) -> StepRunInfo:
         metrics=req.metrics,
         environment_hash=req.environment_hash,
     )
+    for dataset in req.datasets:
+        ctx.call(tracking.log_input, LogInput(run_id=run_id, dataset=dataset))
     outputs = {k: v.model_dump() for k, v in req.outputs.items()}
     row = {
         "run_id": run_id,

@@ -33,7 +33,7 @@ from modelyard.pipelines.models import (
     StepRunInfo,
 )
 from modelyard.pipelines.worker import Result, Task, execute, portable
-from modelyard.tracking.models import Metric, RunStatus
+from modelyard.tracking.models import DatasetInput, Metric, RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +235,7 @@ class _Run:
             metrics=[
                 Metric(key=k, value=v, step=s) for k, v, s in (result.metrics if result else [])
             ],
+            datasets=[DatasetInput.model_validate(d) for d in (result.datasets if result else [])],
             started_at=attempt.started,
             ended_at=_now_ms(),
             error=error,

@@ -70,6 +70,8 @@ class Result:
     metrics: list[tuple[str, float, int]]
     log: str
     seconds: float
+    # The datasets the step read (``modelyard.log_input``), as DatasetInput JSON.
+    datasets: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _blobs(task: Task) -> BlobStore:
@@ -136,10 +138,12 @@ def _store_outputs(task: Task, result: Any, blobs: BlobStore, scratch: Path) -> 
     return stored
 
 
-def _run_python(task: Task, blobs: BlobStore, scratch: Path) -> tuple[dict[str, Any], list[Any]]:
+def _run_python(
+    task: Task, blobs: BlobStore, scratch: Path
+) -> tuple[dict[str, Any], list[Any], list[dict[str, Any]]]:
     fn = _load_function(task)
     kwargs = {**_load_inputs(task, blobs, scratch), **task.params}
-    with context.collecting() as metrics:
+    with context.collecting() as (metrics, datasets):
         try:
             result = fn(**kwargs)
         except ModelyardError:
@@ -149,7 +153,7 @@ def _run_python(task: Task, blobs: BlobStore, scratch: Path) -> tuple[dict[str, 
                 f"step '{task.node}' raised {type(exc).__name__}: {exc}",
                 details={"traceback": traceback.format_exc()[-LOG_TAIL:]},
             ) from exc
-    return _store_outputs(task, result, blobs, scratch), metrics
+    return _store_outputs(task, result, blobs, scratch), metrics, datasets
 
 
 def _placeholders(task: Task, blobs: BlobStore, scratch: Path) -> dict[str, str]:
@@ -290,7 +294,8 @@ def _run_isolated(task: Task) -> Result:
         if "error" in body:
             error = body["error"]
             raise StepFailed(error["message"], details={**error.get("details", {}), "log": log})
-        return Result(body["outputs"], [tuple(m) for m in body["metrics"]], log, body["seconds"])
+        metrics = [tuple(m) for m in body["metrics"]]
+        return Result(body["outputs"], metrics, log, body["seconds"], body.get("datasets", []))
 
 
 def execute(task: Task) -> Result:
@@ -304,10 +309,11 @@ def execute(task: Task) -> Result:
         if task.kind == "command":
             outputs, log = _run_command(task, blobs, scratch)
             metrics: list[Any] = []
+            datasets: list[dict[str, Any]] = []
         else:
-            outputs, metrics = _run_python(task, blobs, scratch)
+            outputs, metrics, datasets = _run_python(task, blobs, scratch)
             log = ""
-    return Result(outputs, metrics, log, time.perf_counter() - started)
+    return Result(outputs, metrics, log, time.perf_counter() - started, datasets)
 
 
 @contextlib.contextmanager
@@ -333,7 +339,12 @@ def main(argv: list[str]) -> int:
     with _result_file(result_file) as body:
         task = Task(**json.loads(task_file.read_text()))
         result = execute(task)
-        body.update(outputs=result.outputs, metrics=result.metrics, seconds=result.seconds)
+        body.update(
+            outputs=result.outputs,
+            metrics=result.metrics,
+            seconds=result.seconds,
+            datasets=result.datasets,
+        )
     return 0
 
 

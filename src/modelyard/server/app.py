@@ -38,6 +38,7 @@ from modelyard.errors import (
 )
 from modelyard.governance.accounts import OPERATIONS as ACCOUNT_OPERATIONS
 from modelyard.governance.operations import OPERATIONS as GOVERNANCE_OPERATIONS
+from modelyard.lineage.operations import OPERATIONS as LINEAGE_OPERATIONS
 from modelyard.pipelines.operations import OPERATIONS as PIPELINE_OPERATIONS
 from modelyard.pipelines.registered import OPERATIONS as REGISTERED_PIPELINE_OPERATIONS
 from modelyard.pipelines.schedules import OPERATIONS as SCHEDULE_OPERATIONS
@@ -65,6 +66,7 @@ ALL_OPERATIONS: tuple[Operation[Any, Any], ...] = (
     *HISTORY_OPERATIONS,
     *GOVERNANCE_OPERATIONS,
     *ACCOUNT_OPERATIONS,
+    *LINEAGE_OPERATIONS,
 )
 
 
