@@ -72,6 +72,33 @@ def test_alias_history_as_json(cli: Cli) -> None:
     assert "model 'nope'" in lines.assert_user_error()[0]
 
 
+def test_a_model_card_in_markdown_html_and_json(cli: Cli) -> None:
+    cli("model", "register", "carded", "model.bin", "--reason", "first try")
+    cli(
+        "model", "update", "carded", "--owner", "ml-platform",
+        "--intended-use", "demo", "--limitations", "toy <b>data</b>",
+    )  # fmt: skip
+    cli("model", "alias", "carded", "prod", "1", "--reason", "ship it")
+    text = cli("model", "card", "models:/carded@prod").stdout
+    assert text.startswith("# Model card: carded version 1")
+    assert "**Owner**: ml-platform" in text
+    assert "ship it" in text
+    assert "**Why**: first try" in text
+    cli("model", "card", "models:/carded/1", "--format", "html", "-o", "card.html")
+    page = (cli.cwd / "card.html").read_text()
+    assert "toy &lt;b&gt;data&lt;/b&gt;" in page
+    assert "<b>data</b>" not in page
+    card = cli("model", "card", "models:/carded/1", "--format", "json").json()
+    assert card["considerations"]["limitations"] == "toy <b>data</b>"
+    assert (
+        cli("model", "update", "carded", "--limitations", "", "--json").json()["limitations"]
+        is None
+    )
+    cli("model", "card", "models:/carded/1", "--format", "pdf", expect=2).assert_user_error()
+    cli("model", "card", "models:/carded/9", expect=2).assert_user_error()
+    cli("model", "update", "carded", expect=2).assert_user_error()
+
+
 def test_a_joblib_file_registers_trusted_with_tags_and_shows_them(cli: Cli) -> None:
     cli.python(
         "import joblib\n"

@@ -263,7 +263,7 @@ CREATE TABLE registered_models (
 	tags JSON NOT NULL, 
 	created_at BIGINT NOT NULL, 
 	updated_at BIGINT NOT NULL, 
-	created_by VARCHAR(250) NOT NULL, 
+	created_by VARCHAR(250) NOT NULL, owner VARCHAR(250), intended_use TEXT, limitations TEXT, 
 	CONSTRAINT pk_registered_models PRIMARY KEY (name)
 );
 

@@ -393,3 +393,72 @@ def verify(
         fail("; ".join(problems[:3]) + more)
     files = len(json.loads((folder / MANIFEST).read_bytes())["files"])
     typer.echo(f"ok: {files} files verified")
+
+
+@app.command("update")
+def update(
+    name: Annotated[str, typer.Argument(help="The registered model.")],
+    description: Annotated[str | None, typer.Option(help="What the model is.")] = None,
+    owner: Annotated[str | None, typer.Option(help="Who answers for it (a team).")] = None,
+    intended_use: Annotated[
+        str | None, typer.Option("--intended-use", help="What it is for, and for whom.")
+    ] = None,
+    limitations: Annotated[
+        str | None, typer.Option(help="Where it should not be used, what it gets wrong.")
+    ] = None,
+    reason: ReasonOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Change what the model's card says (an empty value clears a field)."""
+    if all(v is None for v in (description, owner, intended_use, limitations)):
+        fail("say what to change: --description, --owner, --intended-use or --limitations")
+    with user_errors():
+        model = open_client().registry.update(
+            name,
+            description=description,
+            owner=owner,
+            intended_use=intended_use,
+            limitations=limitations,
+            reason=reason,
+        )
+    if as_json:
+        print_json(model)
+        return
+    typer.echo(f"updated model {model.name}")
+
+
+@app.command("card")
+def card(
+    uri: Annotated[
+        str, typer.Argument(help="models:/NAME/VERSION, models:/NAME@ALIAS or models:/NAME/latest")
+    ],
+    format: Annotated[str, typer.Option("--format", help="md, html or json.")] = "md",
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write it here (default: print it).")
+    ] = None,
+) -> None:
+    """The model card of a version, from the records: details, parameters, quantitative
+    analysis (metrics, evaluations) and considerations (intended use, limitations, who moved
+    which alias to it and why, where it is deployed)."""
+    if format not in ("md", "html", "json"):
+        fail(f"--format '{format}': use md, html or json")
+    # Loaded when the command runs: `modelyard --help` imports every command module.
+    from modelyard.cards.render import html_page, markdown
+
+    with user_errors():
+        made = open_client().registry.card(uri)
+    text = (
+        markdown(made)
+        if format == "md"
+        else html_page(made)
+        if format == "html"
+        else made.model_dump_json(indent=2) + "\n"
+    )
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}")
+    typer.echo(f"model card of {made.model_details.uri} written to {output}")

@@ -42,6 +42,7 @@ from modelyard.registry.models import (
     RegisterVersion,
     ResolveModelUri,
     SetAlias,
+    UpdateModel,
 )
 from modelyard.registry.packaging import write_package
 from modelyard.storage.artifacts import files_of, normalize_artifact_path
@@ -50,6 +51,7 @@ from modelyard.tracking import operations as tracking_ops
 from modelyard.tracking.models import ListArtifacts
 
 if TYPE_CHECKING:
+    from modelyard.cards.models import ModelCard
     from modelyard.registry.evaluation import Comparison
 
 
@@ -203,6 +205,36 @@ class RegistryClient:
 
     def get(self, name: str) -> RegisteredModel:
         return self._backend.call(ops.get_model, GetModel(name=name))
+
+    def card(self, uri: str) -> ModelCard:
+        """The model card of a version (``models:/churn@champion``): details, parameters,
+        quantitative analysis and considerations, from the records. Render it with
+        ``modelyard.cards.render.markdown`` or ``html_page``."""
+        # Cards load on first use, so `import modelyard` stays fast.
+        from modelyard.cards import operations as cards
+        from modelyard.cards.models import GetModelCard
+
+        return self._backend.call(cards.get_model_card, GetModelCard(uri=uri))
+
+    def update(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        owner: str | None = None,
+        intended_use: str | None = None,
+        limitations: str | None = None,
+        reason: str | None = None,
+    ) -> RegisteredModel:
+        """Change what the model's card says; None leaves a field as it is, "" clears it."""
+        given = {
+            "description": description,
+            "owner": owner,
+            "intended_use": intended_use,
+            "limitations": limitations,
+        }
+        request = UpdateModel(name=name, **{k: v for k, v in given.items() if v is not None})
+        return self._backend.call(ops.update_model, request, reason=reason)
 
     def list(self) -> builtins.list[RegisteredModel]:
         return self._backend.call(ops.list_models, ListModels()).models

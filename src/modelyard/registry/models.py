@@ -106,6 +106,10 @@ class RegisteredModel(Model):
     created_at: int
     updated_at: int
     created_by: str
+    # A model card's editable parts: who answers for the model, what it is for and not.
+    owner: str | None = None
+    intended_use: str | None = None
+    limitations: str | None = None
     aliases: dict[str, int] = Field(default_factory=dict)
     latest_version: int | None = None
 
@@ -139,6 +143,17 @@ class CreateModel(Request):
 
 class GetModel(Request):
     name: ModelName
+
+
+class UpdateModel(Request):
+    """Change a model's description and card fields; a field left out (or null) stays as
+    it is, an empty string clears it."""
+
+    name: ModelName
+    description: Description | None = None
+    owner: ShortText | None = None
+    intended_use: Description | None = None
+    limitations: Description | None = None
 
 
 class ListModels(Request):

@@ -46,6 +46,7 @@ from modelyard.registry.models import (
     RegisterVersion,
     ResolveModelUri,
     SetAlias,
+    UpdateModel,
     VersionList,
     VersionStatus,
 )
@@ -92,6 +93,9 @@ def _model(ctx: OperationContext, row: Any) -> RegisteredModel:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         created_by=row["created_by"],
+        owner=row.get("owner"),
+        intended_use=row.get("intended_use"),
+        limitations=row.get("limitations"),
         aliases=_aliases(ctx, row["name"]),
         latest_version=latest,
     )
@@ -175,6 +179,26 @@ def create_model(ctx: OperationContext, req: CreateModel) -> RegisteredModel:
 def get_model(ctx: OperationContext, req: GetModel) -> RegisteredModel:
     """A registered model with its aliases and latest version."""
     return _model(ctx, _model_row(ctx, req.name))
+
+
+@ops.write("PATCH", "/models/{name}", permission="models:write", audit="model.updated")
+def update_model(ctx: OperationContext, req: UpdateModel) -> RegisteredModel:
+    """Change the description, owner, intended use or limitations (what a model card
+    shows); the audit record keeps what each was before."""
+    row = dict(_model_row(ctx, req.name, lock=True))
+    # None (or left out) keeps a field; "" clears it. The same over every adapter: JSON
+    # carries an unset field as null.
+    asked = {k: v for k, v in req.model_dump(exclude={"name"}).items() if v is not None}
+    changes = {k: (v or None) for k, v in asked.items() if (v or None) != row.get(k)}
+    if changes:
+        changes["updated_at"] = ctx.now_ms()
+        ctx.conn.execute(
+            update(registered_models).where(registered_models.c.name == req.name).values(changes)
+        )
+        ctx.work.record("model", req.name, before={k: row.get(k) for k in changes}, after=changes)
+        ctx.work.emit("model.updated", req.name, {"model": req.name, "fields": sorted(changes)})
+        row.update(changes)
+    return _model(ctx, row)
 
 
 @ops.read("/models", permission="models:read")

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import modelyard
+from modelyard.cards.operations import OPERATIONS as CARD_OPERATIONS
 from modelyard.config import Settings
 from modelyard.core.backend import LocalBackend
 from modelyard.core.body_limit import BodyLimit
@@ -66,6 +67,7 @@ ALL_OPERATIONS: tuple[Operation[Any, Any], ...] = (
     *HISTORY_OPERATIONS,
     *GOVERNANCE_OPERATIONS,
     *ACCOUNT_OPERATIONS,
+    *CARD_OPERATIONS,
     *LINEAGE_OPERATIONS,
 )
 

@@ -341,6 +341,10 @@ registered_models = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Column("created_by", String(250), nullable=False),
+    # What a model card says that no record can: who answers for it, what it is for.
+    Column("owner", String(250), nullable=True),
+    Column("intended_use", Text, nullable=True),
+    Column("limitations", Text, nullable=True),
 )
 
 model_versions = Table(
