@@ -34,6 +34,9 @@ from modelyard.storage.artifacts import (
         ("..a/b..", "..a/b.."),
         ("a b/é ü/日本.txt", "a b/é ü/日本.txt"),
         ("ab:c/d", "ab:c/d"),  # a colon is only a drive after a single leading letter
+        ("my%20file.txt", "my%20file.txt"),  # an escape that hides no traversal is a name
+        ("100%.txt", "100%.txt"),
+        ("%ff.bin", "%ff.bin"),
         ("x/a:b", "x/a:b"),
     ],
 )
@@ -56,6 +59,20 @@ def test_normalizes_to_canonical_relative_posix_path(raw: str, expected: str) ->
         ("a:b/c", "drive letter"),
         ("./C:x", "drive letter"),
         ("x/../C:/y", "drive letter"),
+        ("file:///etc/passwd", "a URI, not a path"),
+        ("s3://bucket/key", "a URI, not a path"),
+        ("runs:/0123/model", "a URI, not a path"),
+        ("model.bin?raw=1", "'\\?', which starts a query"),
+        ("a#/../../x", "'#', which starts a fragment"),
+        ("%2e%2e/x", "'%2e%2e' percent-decodes to '..'"),
+        ("a/%2E%2e%2Fx", "percent-decodes to '../x'"),
+        ("..%2fx", "percent-decodes to '../x'"),
+        ("%252e%252e%252fx", "percent-decodes to '../x'"),  # encoded twice
+        ("%2fetc%2fpasswd", "percent-decodes to '/etc/passwd'"),
+        ("..%5cx", "percent-decodes"),
+        ("m%00.bin", "percent-decodes"),
+        ("%3f", "percent-decodes"),
+        ("%2525252e", "percent-encoded too many times"),
         ("a\\b", "backslash"),
         ("..\\x", "backslash"),
         ("a\x00b", "NUL"),

@@ -332,15 +332,14 @@ class Client:
         if not source.is_file():
             raise InvalidInput(f"'{source}' is not a file: pass a file, or use log_artifacts")
         [(name, file)] = files_of(source)
-        return self._log_file(
-            run_id, file, f"{artifact_path.rstrip('/')}/{name}" if artifact_path else name
-        )
+        target = f"{artifact_path.rstrip('/')}/{name}" if artifact_path else name
+        return self._log_file(run_id, file, normalize_artifact_path(target))
 
     def _log_file(self, run_id: str, file: Path, target: str) -> Artifact:
+        """Upload ``file`` and index it at ``target``, a path already normalized: checked
+        before the upload, so a refused path leaves no blob behind."""
         blob = self.backend.put_blob(file)
-        request = LogArtifact(
-            run_id=run_id, path=normalize_artifact_path(target), sha256=blob.sha256, size=blob.size
-        )
+        request = LogArtifact(run_id=run_id, path=target, sha256=blob.sha256, size=blob.size)
         return self.backend.call(ops.log_artifact, request)
 
     def log_artifacts(
@@ -349,13 +348,16 @@ class Client:
         """Upload every file under a folder, keeping its layout under ``artifact_path``.
 
         Links are followed only while they stay inside the folder (``files_in``); every file
-        is checked before the first is uploaded.
+        and every artifact path is checked before the first is uploaded.
         """
         root = Path(local_dir)
         if not root.is_dir():
             raise InvalidInput(f"'{root}' is not a folder: pass a folder, or use log_artifact")
         prefix = f"{artifact_path.rstrip('/')}/" if artifact_path else ""
-        return [self._log_file(run_id, file, prefix + rel) for rel, file in files_in(root)]
+        # Every path is checked before the first upload: one refused name (a file called
+        # "a?b") logs nothing, rather than the files that happened to come before it.
+        targets = [(normalize_artifact_path(prefix + rel), file) for rel, file in files_in(root)]
+        return [self._log_file(run_id, file, target) for target, file in targets]
 
     def list_artifacts(self, run_id: str, prefix: str | None = None) -> list[Artifact]:
         request = ListArtifacts(run_id=run_id, prefix=prefix)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.client import remote_files
-from modelyard.client.local_files import check_local_source
+from modelyard.client.local_files import check_local_source, file_uri_path
 from modelyard.config import Settings, get_settings
 from modelyard.core.backend import Backend
 from modelyard.environments import operations as env_ops
@@ -53,6 +53,10 @@ from modelyard.tracking.models import ListArtifacts
 if TYPE_CHECKING:
     from modelyard.cards.models import ModelCard
     from modelyard.registry.evaluation import Comparison
+
+
+# Sources that look like ours but are not a place files come from.
+_NOT_SOURCES = ("models:/", "runs:", "pipelines:")
 
 
 class RegistryClient:
@@ -125,6 +129,13 @@ class RegistryClient:
             files[rel] = {"sha256": blob.sha256, "size": blob.size}
         return files
 
+    def _files_of_local(
+        self, path: Path, allow_outside_cwd: bool
+    ) -> tuple[dict[str, dict[str, Any]], str]:
+        """A local file or folder's files and the absolute path the version records."""
+        check_local_source(path, allow_outside_cwd=allow_outside_cwd)
+        return self._files_of_path(path), str(path.resolve())
+
     def register(
         self,
         name: str,
@@ -142,7 +153,7 @@ class RegistryClient:
         recorded_source: str | None = None,
     ) -> ModelVersion:
         """Register a new version from ``runs:/RUN_ID/PATH``, ``pipelines:/RUN_ID/STEP/OUTPUT``,
-        ``s3://BUCKET/KEY``, ``http(s)://...`` or a local file or folder.
+        ``s3://BUCKET/KEY``, ``http(s)://...``, a local file or folder, or its ``file:///`` URI.
 
         From a run or a step, the files are not copied (they are already stored) and the
         run's latest metrics, input datasets and environment are snapshotted on the version.
@@ -172,16 +183,16 @@ class RegistryClient:
             with tempfile.TemporaryDirectory(prefix="modelyard-fetch-") as tmp:
                 settings = self._settings or get_settings()
                 files = self._files_of_path(remote_files.fetch(text, Path(tmp), settings))
-        elif "://" in text or text.startswith(("models:/", "runs:", "pipelines:")):
+        elif text.startswith("file:"):
+            files, text = self._files_of_local(file_uri_path(text), allow_outside_cwd)
+        elif "://" in text or text.startswith(_NOT_SOURCES):
             raise InvalidInput(
                 f"'{text}': register from runs:/RUN_ID/PATH, pipelines:/RUN_ID/STEP/OUTPUT, "
-                "s3://, http(s):// or a local file or folder",
+                "s3://, http(s)://, file:///PATH or a local file or folder",
                 details={"source": text},
             )
         else:
-            check_local_source(Path(text), allow_outside_cwd=allow_outside_cwd)
-            files = self._files_of_path(Path(text))
-            text = str(Path(text).resolve())
+            files, text = self._files_of_local(Path(text), allow_outside_cwd)
         request = RegisterVersion(
             model=name,
             source=text if recorded_source is None else recorded_source,

@@ -61,6 +61,12 @@ def _fetch_http(url: str, dest: Path, settings: Settings) -> Path:
             with target.open("wb") as out:
                 for chunk in response.iter_bytes(_CHUNK):
                     out.write(chunk)
+    except httpx.InvalidURL as exc:
+        # Not an HTTPError: httpx raises it for a URL it cannot even parse ("http://[::1").
+        raise InvalidInput(
+            f"'{url}' is not a valid URL: {exc}; check its host and port",
+            details={"uri": url},
+        ) from exc
     except httpx.TooManyRedirects as exc:
         raise InvalidInput(
             f"'{url}' redirected more than {outbound.MAX_REDIRECTS} times: use the URL of "

@@ -27,10 +27,14 @@ from modelyard.core.operations import Model, Request
 from modelyard.errors import InvalidInput
 from modelyard.tracking.models import Id
 
+# Kept apart from the field: a models:/ URI is held to the same names (``ModelUri.parse``).
+_MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,249}$"
+_ALIAS_NAME = r"^[a-z][a-z0-9_\-]{0,99}$"
+
 ModelName = Annotated[
     str,
     name_field(
-        r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,249}$",
+        _MODEL_NAME,
         max_length=250,
         rule="letters, digits, '_', '.' and '-', starting with a letter or digit",
         example="churn-model",
@@ -50,7 +54,7 @@ AliasName = Annotated[
     Annotated[
         str,
         name_field(
-            r"^[a-z][a-z0-9_\-]{0,99}$",
+            _ALIAS_NAME,
             max_length=100,
             rule="lowercase letters, digits, '_' and '-', starting with a letter",
             example="champion",
@@ -278,6 +282,21 @@ class ModelUri:
                 "or models:/NAME@ALIAS",
                 details={"uri": uri},
             )
+        name, alias = match.group("name"), match.group("alias")
+        # "models:/../1" or "models:/a%2f..%2fb/1" names no model that could exist: said so
+        # here, rather than answered as a model that was not found.
+        if not re.fullmatch(_MODEL_NAME, name):
+            raise InvalidInput(
+                f"'{uri}': {name!r} is not a model name (letters, digits, '_', '.' and '-', "
+                "starting with a letter or digit)",
+                details={"uri": uri, "name": name},
+            )
+        if alias is not None and not re.fullmatch(_ALIAS_NAME, alias):
+            raise InvalidInput(
+                f"'{uri}': {alias!r} is not an alias (lowercase letters, digits, '_' and '-', "
+                "starting with a letter)",
+                details={"uri": uri, "alias": alias},
+            )
         version = match.group("version")
         if version is not None and version != "latest":
             if not version.isdigit() or int(version) < 1:
@@ -285,5 +304,5 @@ class ModelUri:
                     f"'{uri}': the version must be a positive number or 'latest'",
                     details={"uri": uri},
                 )
-            return cls(match.group("name"), version=int(version))
-        return cls(match.group("name"), alias=match.group("alias"))
+            return cls(name, version=int(version))
+        return cls(name, alias=alias)

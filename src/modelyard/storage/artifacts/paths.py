@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from urllib.parse import unquote
 
 from modelyard.errors import InvalidInput
 
@@ -22,6 +23,14 @@ __all__ = ["canonical_artifact_path", "normalize_artifact_path", "safe_target"]
 
 # "C:", "C:/x" and "C:x" all name a drive on Windows; joining one to a root replaces the root.
 _DRIVE_PREFIX = re.compile(r"^[A-Za-z]:")
+# "file:///etc/passwd", "s3://bucket/x", "runs:/id/x": a URI given where a path belongs (a
+# one-letter scheme is a drive, refused as one).
+_URI_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+:/")
+# What a segment may not become once percent-decoded: a separator, a NUL, or the start of a
+# query or a fragment (checked, with the dots-only rule, on the decoded form).
+_UNSAFE_DECODED = ("/", "\\", "\x00", "?", "#")
+# Enough rounds to see through "%25252e" (encoded three times); a deeper nesting is refused.
+_DECODE_ROUNDS = 4
 
 
 def _refuse(path: str, problem: str, remedy: str) -> InvalidInput:
@@ -35,8 +44,10 @@ def normalize_artifact_path(path: str) -> str:
     """Return the canonical POSIX relative form of an artifact path, or raise ``InvalidInput``.
 
     "a/./b", "a//b" and "a/b/" become "a/b"; "a/../b" becomes "b". Refused: empty paths, NUL
-    characters, backslashes, absolute paths, drive letters, segments made only of dots other
-    than "." and "..", and any ".." that would climb above the root.
+    characters, backslashes, absolute paths, drive letters, URIs ("file:///etc/passwd"), '?'
+    and '#', segments made only of dots other than "." and "..", segments that
+    percent-decode to a traversal ("%2e%2e", "..%2f", "%252e%252e"), and any ".." that would
+    climb above the root.
     """
     if not isinstance(path, str):
         problem = f"expected a string, got {type(path).__name__}"
@@ -55,11 +66,25 @@ def normalize_artifact_path(path: str) -> str:
         raise _refuse(path, "it contains a backslash", "separate folders with '/'")
     if path.startswith("/"):
         raise _refuse(path, "it is absolute", "give a path relative to the run's artifact root")
+    if _URI_PREFIX.match(path):
+        raise _refuse(
+            path, "it is a URI, not a path", "give a path relative to the run's artifact root"
+        )
+    # A URL ends its path at '?' and '#': a path holding one would name another file once it
+    # is put in a URL (MLflow's CVE-2023-6909 smuggled '..' behind a '#'). Windows refuses '?'.
+    for mark, starts in (("?", "a query"), ("#", "a fragment")):
+        if mark in path:
+            raise _refuse(
+                path,
+                f"it contains {mark!r}, which starts {starts} in a URL",
+                f"rename the file without {mark!r}",
+            )
 
     parts: list[str] = []
     for segment in path.split("/"):
         if segment in ("", "."):
             continue
+        _refuse_encoded(path, segment)
         if segment == "..":
             if not parts:
                 raise _refuse(
@@ -84,6 +109,36 @@ def normalize_artifact_path(path: str) -> str:
             path, "it starts with a drive letter", "give a path relative to the run's artifact root"
         )
     return normalized
+
+
+def _refuse_encoded(path: str, segment: str) -> None:
+    """Refuse a segment whose percent-decoding (once or more) is a traversal: "%2e%2e",
+    "..%2f", "%252e%252e" (encoded twice), "%00".
+
+    Modelyard never decodes an artifact path, but whatever serves the files later may (a web
+    server, a browser, a tool handed the folder), and MLflow's CVE-2023-6909 and
+    CVE-2024-1560 were such decodings, once and twice. "my%20file.txt" stays an ordinary name.
+    """
+    decoded = segment
+    for _ in range(_DECODE_ROUNDS):
+        once = unquote(decoded)
+        if once == decoded:
+            break
+        decoded = once
+    else:
+        raise _refuse(path, f"segment {segment!r} is percent-encoded too many times", _PLAIN)
+    if decoded != segment and (
+        decoded.strip(".") == "" or any(c in decoded for c in _UNSAFE_DECODED)
+    ):
+        raise _refuse(
+            path,
+            f"segment {segment!r} percent-decodes to {decoded!r}, which leaves its folder or "
+            "names another file once decoded",
+            _PLAIN,
+        )
+
+
+_PLAIN = "write the name without percent-encoding ('%2e' for '.', '%2f' for '/')"
 
 
 def canonical_artifact_path(path: str) -> str:
