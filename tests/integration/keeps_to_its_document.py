@@ -33,9 +33,12 @@ CHECKS = [
 ]
 
 
-def fuzz(operation: Any, mode: GenerationMode, examples: int) -> Callable[[], None]:
+def fuzz(
+    operation: Any, mode: GenerationMode, examples: int, headers: dict[str, str] | None = None
+) -> Callable[[], None]:
     """A test that sends ``examples`` generated requests (derandomized, so a failure
-    repeats) to ``operation`` and checks each answer against the document."""
+    repeats) to ``operation`` and checks each answer against the document; ``headers``
+    go with every request (a token, for a server with auth on)."""
 
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
@@ -46,6 +49,6 @@ def fuzz(operation: Any, mode: GenerationMode, examples: int) -> Callable[[], No
         suppress_health_check=list(HealthCheck),
     )
     def run(case: Any) -> None:
-        case.call_and_validate(checks=CHECKS)
+        case.call_and_validate(headers=headers, checks=CHECKS)
 
     return run

@@ -4,8 +4,9 @@ The document must validate as OpenAPI, every ``$ref`` must resolve, every field 
 request must state its bounds (a string its length, an integer its range, a list or a
 mapping its size), and every status a route answers must be declared with the error body.
 Then schemathesis sends every operation schema-valid and schema-breaking requests (bounded
-and derandomized, so a run is repeatable): no request may get a 5xx, a response the
-document does not describe, or a 2xx for data the document says is invalid.
+and derandomized, so a run is repeatable), with an admin's token to a server with auth on:
+no request may get a 5xx, a response the document does not describe, or a 2xx for data the
+document says is invalid.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ pytestmark = pytest.mark.slow
 EXAMPLES = 8
 
 
-def _app() -> Any:
-    """A server on a fresh store holding what the document's examples name."""
+def _app() -> tuple[Any, dict[str, str]]:
+    """A server with auth on, on a fresh store holding what the document's examples name,
+    and the headers of its admin's requests."""
     root = Path(tempfile.mkdtemp(prefix="modelyard-openapi-"))
     store = Settings(uri=f"sqlite:///{root / 'm.db'}", artifact_root=str(root / "art"))
     backend = open_local_backend(store)
@@ -45,10 +47,12 @@ def _app() -> Any:
     client.get_or_create_experiment("churn")
     client.serving.create_endpoint("churn")
     client.serving.create_deployment("churn", "blue", "models:/churn-model/1")
-    return create_app(backend, store)
+    client.accounts.create_user("fuzzer", admin=True)
+    token = client.accounts.create_token(user="fuzzer", expires_in_days=None).token
+    return create_app(backend, store, auth=True), {"Authorization": f"Bearer {token}"}
 
 
-APP = _app()
+APP, HEADERS = _app()
 SCHEMA = schemathesis.openapi.from_asgi("/openapi.json", APP)
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
 # Schema-breaking requests need something to break: a parameter or a body.
@@ -151,4 +155,4 @@ def test_every_operation_declares_its_errors_with_the_error_body(
     ("operation", "mode"), CASES, ids=[f"{mode.value}-{op.label}" for op, mode in CASES]
 )
 def test_the_server_keeps_to_its_document(operation: Any, mode: GenerationMode) -> None:
-    fuzz(operation, mode, EXAMPLES)()
+    fuzz(operation, mode, EXAMPLES, HEADERS)()
