@@ -85,3 +85,28 @@ def test_whoami_without_auth_is_the_actor_unauthenticated(client: Client) -> Non
     assert (who.name, who.authenticated, who.admin, who.kind) == ("tester", False, False, None)
     client.accounts.create_user("tester", kind="service")
     assert client.accounts.whoami().kind == "service"
+
+
+def test_members_are_given_a_role_changed_and_removed(client: Client) -> None:
+    client.accounts.create_user("alice")
+    added = client.accounts.set_member("alice", "viewer", reason="joins")
+    assert (added.workspace, added.user, added.role, added.added_by) == (
+        "default",
+        "alice",
+        "viewer",
+        "tester",
+    )
+    changed = client.accounts.set_member("alice", "approver")
+    assert (changed.role, changed.added_at) == ("approver", added.added_at)
+    assert [(m.user, m.role) for m in client.accounts.members()] == [("alice", "approver")]
+    client.accounts.remove_member("alice", reason="left")
+    client.accounts.remove_member("alice")  # already gone: nothing to do
+    assert client.accounts.members() == []
+    with pytest.raises(InvalidInput, match="role"):
+        client.accounts.set_member("alice", "owner")
+    with pytest.raises(NotFound, match="user 'bob' does not exist"):
+        client.accounts.set_member("bob", "viewer")
+    with pytest.raises(NotFound, match="workspace 'nope' does not exist"):
+        client.accounts.set_member("alice", "viewer", workspace="nope")
+    actions = [r.action for r in client.audit.records(target="workspaces:/default")]
+    assert actions.count("member.set") == 2

@@ -79,6 +79,15 @@ def test_the_admin_logs_in_and_gives_a_user_a_token(server: tuple[Cli, str, str,
 
     alice = cli.with_env(MODELYARD_TOKEN=alice_token)
     assert alice("auth", "whoami", "--json").json()["name"] == "alice"
+    lines = alice("experiments", "list", expect=2).assert_user_error()
+    assert "not a member of it" in lines[0]
+    cli("members", "add", "alice", "--role", "viewer")
+    alice("experiments", "list")
+    (cli.cwd / "model.bin").write_bytes(b"weights")
+    lines = alice("model", "register", "churn", "model.bin", expect=2).assert_user_error()
+    assert "the contributor role or above" in lines[0]
+    members = alice("members", "list", "--json").json()
+    assert [(m["user"], m["role"]) for m in members] == [("alice", "viewer")]
     lines = alice("users", "create", "mallory", expect=2).assert_user_error()
     assert "needs the permission users:admin" in lines[0]
     own = alice("tokens", "list", "--json").json()

@@ -22,7 +22,7 @@ from modelyard.config import Settings
 from modelyard.core.backend import LocalBackend
 from modelyard.core.credentials import store_token, stored_token
 from modelyard.core.remote import RemoteBackend
-from modelyard.errors import InvalidInput, PermissionDenied, Unauthenticated
+from modelyard.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from modelyard.server.serve import auth_mode, build_app
 from modelyard.storage.db.tables import api_tokens, audit_records
 from tests.conftest import ServerThread, make_settings
@@ -143,10 +143,15 @@ def test_managing_users_needs_a_server_admin(server: AuthServer) -> None:
         erin.accounts.create_user("erins-friend")
     with pytest.raises(PermissionDenied, match="users:admin"):
         erin.accounts.create_token(user="root")
-    # Their own tokens and their own work are theirs to manage.
+    # Their own tokens are theirs to manage; work needs a role in the workspace.
     own = erin.accounts.create_token(name="second")
     assert own.user == "erin"
+    with pytest.raises(NotFound, match="not a member of it"):
+        erin.create_experiment("erins")
+    admin.accounts.set_member("erin", "contributor", reason="joins the churn team")
     assert erin.create_experiment("erins").name == "erins"
+    with pytest.raises(PermissionDenied, match="the admin role or above"):
+        erin.accounts.set_member("erin", "admin")
 
 
 def test_the_first_start_with_auth_prints_a_one_time_admin_token(

@@ -402,6 +402,18 @@ CREATE TABLE users (
 	CONSTRAINT pk_users PRIMARY KEY (name)
 );
 
+-- table workspace_members
+CREATE TABLE workspace_members (
+	workspace VARCHAR(64) NOT NULL, 
+	user VARCHAR(250) NOT NULL, 
+	role VARCHAR(16) NOT NULL, 
+	added_at BIGINT NOT NULL, 
+	added_by VARCHAR(250) NOT NULL, 
+	CONSTRAINT pk_workspace_members PRIMARY KEY (workspace, user), 
+	CONSTRAINT fk_workspace_members_user_users FOREIGN KEY(user) REFERENCES users (name), 
+	CONSTRAINT fk_workspace_members_workspace_workspaces FOREIGN KEY(workspace) REFERENCES workspaces (name)
+);
+
 -- table workspaces
 CREATE TABLE workspaces (
 	name VARCHAR(64) NOT NULL, 
@@ -474,3 +486,6 @@ CREATE INDEX ix_step_runs_pipeline_run_id ON step_runs (pipeline_run_id);
 
 -- index ix_step_runs_step
 CREATE INDEX ix_step_runs_step ON step_runs (step);
+
+-- index ix_workspace_members_user
+CREATE INDEX ix_workspace_members_user ON workspace_members (user);

@@ -223,3 +223,50 @@ def revoke_token(
     with user_errors():
         open_client().accounts.revoke_token(token_id, reason=reason)
     typer.echo(f"revoked {token_id}")
+
+
+members_app = command_group("Who has which role in a workspace (its admins change it).")
+WorkspaceOption = Annotated[str, typer.Option("--workspace", help="The workspace.")]
+
+
+@members_app.command("add")
+def add_member(
+    user: Annotated[str, typer.Argument(help="An existing user or service account.")],
+    role: Annotated[
+        str, typer.Option("--role", help="viewer, contributor, approver or admin.")
+    ] = "viewer",
+    workspace: WorkspaceOption = "default",
+    reason: ReasonOption = None,
+) -> None:
+    """Make a user a member of a workspace, or change their role there."""
+    with user_errors():
+        member = open_client().accounts.set_member(user, role, workspace=workspace, reason=reason)
+    typer.echo(f"{member.user} is a {member.role} in workspace {member.workspace}")
+
+
+@members_app.command("remove")
+def remove_member(
+    user: Annotated[str, typer.Argument(help="The member to remove.")],
+    workspace: WorkspaceOption = "default",
+    reason: ReasonOption = None,
+) -> None:
+    """Take a user out of a workspace: they see nothing of it any more."""
+    with user_errors():
+        open_client().accounts.remove_member(user, workspace=workspace, reason=reason)
+    typer.echo(f"{user} is no member of workspace {workspace}")
+
+
+@members_app.command("list")
+def list_members(workspace: WorkspaceOption = "default", as_json: JsonOption = False) -> None:
+    """The members of a workspace and their roles."""
+    with user_errors():
+        found = open_client().accounts.members(workspace)
+    if as_json:
+        print_json(found)
+        return
+    print_table(
+        f"Members of {workspace}",
+        ["user", "role", "added", "by"],
+        found,
+        lambda m: [m.user, m.role, format_time(m.added_at), m.added_by],
+    )

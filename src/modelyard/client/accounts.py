@@ -7,6 +7,7 @@ import builtins
 
 from modelyard.core.backend import Backend
 from modelyard.governance import accounts as ops
+from modelyard.governance import members
 from modelyard.governance.account_models import (
     DEFAULT_TOKEN_DAYS,
     CreatedToken,
@@ -15,9 +16,13 @@ from modelyard.governance.account_models import (
     DisableUser,
     Identity,
     IssueToken,
+    ListMembers,
     ListTokens,
     ListUsers,
+    Member,
+    RemoveMember,
     RevokeToken,
+    SetMember,
     Token,
     User,
     UserKind,
@@ -70,3 +75,19 @@ class AccountsClient:
 
     def revoke_token(self, token_id: str, *, reason: str | None = None) -> Token:
         return self.backend.call(ops.revoke_token, RevokeToken(id=token_id), reason=reason)
+
+    def set_member(
+        self, user: str, role: str, *, workspace: str = "default", reason: str | None = None
+    ) -> Member:
+        """Give ``user`` ``role`` (viewer, contributor, approver, admin) in ``workspace``."""
+        request = SetMember(workspace=workspace, user=user, role=role)
+        return self.backend.call(members.set_member, request, reason=reason)
+
+    def remove_member(
+        self, user: str, *, workspace: str = "default", reason: str | None = None
+    ) -> None:
+        request = RemoveMember(workspace=workspace, user=user)
+        self.backend.call(members.remove_member, request, reason=reason)
+
+    def members(self, workspace: str = "default") -> builtins.list[Member]:
+        return self.backend.call(members.list_members, ListMembers(workspace=workspace)).members

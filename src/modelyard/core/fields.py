@@ -101,3 +101,15 @@ def names_sentence(error: dict[str, Any]) -> str | None:
         return None
     rule, examples = found
     return f"{error.get('input')!r} is not a valid name: use {rule}, e.g. {' or '.join(examples)}"
+
+
+# A workspace's name: every area's objects belong to one, and governance gives roles in it.
+WorkspaceName = Annotated[
+    str,
+    name_field(
+        r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        max_length=64,
+        rule="letters, digits, '.', '_' and '-', starting with a letter or digit",
+        example="team-a",
+    ),
+]

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select, update
 
+from modelyard.core.roles import Role
 from modelyard.core.unit_of_work import Actor
 from modelyard.errors import Unauthenticated
-from modelyard.storage.db.tables import api_tokens, users
+from modelyard.storage.db.tables import api_tokens, users, workspace_members
 
 PREFIX = "myd_"
 _TOKEN = re.compile(r"^myd_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
@@ -87,8 +88,14 @@ def authenticate(conn: Connection, token: str, now_ms: int) -> Proven:
     if row["user_disabled_at"] is not None:
         raise Unauthenticated(f"user '{row['user']}' is disabled")
     last = row["last_used_at"]
+    roles = conn.execute(
+        select(workspace_members.c.workspace, workspace_members.c.role).where(
+            workspace_members.c.user == row["user"]
+        )
+    ).all()
+    held = tuple((str(ws), int(Role.parse(role))) for ws, role in roles)
     return Proven(
-        Actor(row["user"], authenticated=True, admin=bool(row["admin"])),
+        Actor(row["user"], authenticated=True, admin=bool(row["admin"]), roles=held),
         token_id,
         record_use=last is None or now_ms - last >= LAST_USED_RESOLUTION_MS,
     )

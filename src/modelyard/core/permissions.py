@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from modelyard.core.roles import DEFAULT_WORKSPACE, Needs, Role, required
 from modelyard.core.unit_of_work import Actor
-from modelyard.errors import PermissionDenied, Unauthenticated
-
-# Managing who may use the server: the server's admins only.
-ADMIN_PERMISSIONS = frozenset({"users:admin"})
+from modelyard.errors import NotFound, PermissionDenied, Unauthenticated
 
 
 class PermissionCheck(Protocol):
@@ -36,8 +34,10 @@ class AllowAll:
 
 
 class Authenticated:
-    """A server with auth on: every operation needs an actor a token proved, and managing
-    users needs a server admin. Roles per workspace refine this next (issue 10)."""
+    """A server with auth on: every operation needs an actor a token proved, with the role
+    its permission needs in the workspace (``core/roles.py``); server admins may do
+    everything. A caller who is no member of the workspace is told it does not exist
+    (404), so workspace names do not leak."""
 
     def check(self, actor: Actor, permission: str, operation: str) -> None:
         if not actor.authenticated:
@@ -46,9 +46,28 @@ class Authenticated:
                 "(`modelyard auth login`, or MODELYARD_TOKEN)",
                 details={"permission": permission},
             )
-        if permission in ADMIN_PERMISSIONS and not actor.admin:
+        needs, role = required(permission)
+        if needs == Needs.TOKEN or actor.admin:
+            return
+        if needs == Needs.SERVER_ADMIN:
             raise PermissionDenied(
                 f"{operation} needs the permission {permission}, which only server admins "
                 f"have; '{actor.name}' is not one",
                 details={"permission": permission},
+            )
+        # Until objects carry their workspace, every operation is on the default one.
+        workspace = DEFAULT_WORKSPACE
+        held = actor.role_in(workspace)
+        if held is None:
+            raise NotFound(
+                f"workspace '{workspace}' does not exist or you are not a member of it: ask "
+                "one of its admins to add you (`modelyard members add`)",
+                details={"kind": "workspace", "id": workspace},
+            )
+        assert role is not None
+        if Role(held) < role:
+            raise PermissionDenied(
+                f"{operation} needs the permission {permission} (the {role.label} role or "
+                f"above in workspace '{workspace}'); '{actor.name}' is a {Role(held).label}",
+                details={"permission": permission, "role": Role(held).label},
             )

@@ -49,6 +49,11 @@ class Actor:
     name: str
     authenticated: bool = False
     admin: bool = False
+    # (workspace, role level) pairs of an authenticated user: see ``core/roles.py``.
+    roles: tuple[tuple[str, int], ...] = ()
+
+    def role_in(self, workspace: str) -> int | None:
+        return next((level for ws, level in self.roles if ws == workspace), None)
 
 
 @dataclass(frozen=True, slots=True)

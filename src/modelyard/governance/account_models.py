@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from modelyard.core.fields import Flag, ShortText, name_field, whole
+from modelyard.core.fields import Flag, ShortText, WorkspaceName, name_field, whole
 from modelyard.core.operations import Model, Request
 
 UserName = Annotated[
@@ -112,3 +112,43 @@ class Identity(Model):
     authenticated: bool
     admin: bool
     kind: UserKind | None = None  # None: not a user of this store (the embedded OS user)
+
+
+RoleName = Annotated[
+    str,
+    Field(
+        pattern=r"^(viewer|contributor|approver|admin)$",
+        max_length=16,
+        description="viewer, contributor, approver or admin",
+        examples=["contributor"],
+    ),
+]
+
+
+class Member(Model):
+    workspace: str
+    user: str
+    role: str
+    added_at: int
+    added_by: str
+
+
+class MemberList(Model):
+    members: list[Member]
+
+
+class SetMember(Request):
+    """Make ``user`` a member of ``workspace`` with ``role`` (or change their role)."""
+
+    workspace: WorkspaceName
+    user: UserName
+    role: RoleName
+
+
+class RemoveMember(Request):
+    workspace: WorkspaceName
+    user: UserName
+
+
+class ListMembers(Request):
+    workspace: WorkspaceName

@@ -18,11 +18,12 @@ from modelyard.core.fields import (
     Text,
     TimestampMs,
     VersionNumber,
+    WorkspaceName,
     name_field,
     whole,
 )
 from modelyard.core.operations import Model, Request
-from modelyard.tracking.models import DatasetInput, Id, Metric, RunStatus, WorkspaceName
+from modelyard.tracking.models import DatasetInput, Id, Metric, RunStatus
 
 StepStatus = Literal["FINISHED", "FAILED", "SKIPPED"]
 PIPELINE_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$"

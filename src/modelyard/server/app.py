@@ -38,6 +38,7 @@ from modelyard.errors import (
     Unauthenticated,
 )
 from modelyard.governance.accounts import OPERATIONS as ACCOUNT_OPERATIONS
+from modelyard.governance.members import OPERATIONS as MEMBER_OPERATIONS
 from modelyard.governance.operations import OPERATIONS as GOVERNANCE_OPERATIONS
 from modelyard.lineage.operations import OPERATIONS as LINEAGE_OPERATIONS
 from modelyard.pipelines.operations import OPERATIONS as PIPELINE_OPERATIONS
@@ -67,6 +68,7 @@ ALL_OPERATIONS: tuple[Operation[Any, Any], ...] = (
     *HISTORY_OPERATIONS,
     *GOVERNANCE_OPERATIONS,
     *ACCOUNT_OPERATIONS,
+    *MEMBER_OPERATIONS,
     *CARD_OPERATIONS,
     *LINEAGE_OPERATIONS,
 )

@@ -28,6 +28,7 @@ from modelyard.core.fields import (
     ShortText,
     Text,
     TimestampMs,
+    WorkspaceName,
     name_field,
     whole,
 )
@@ -237,15 +238,6 @@ class ArtifactList(Model):
 # Requests -------------------------------------------------------------------------------
 
 
-WorkspaceName = Annotated[
-    str,
-    name_field(
-        r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
-        max_length=64,
-        rule="letters, digits, '.', '_' and '-', starting with a letter or digit",
-        example="team-a",
-    ),
-]
 ExperimentName = Annotated[str, Field(min_length=1, max_length=250)]
 
 

@@ -74,6 +74,18 @@ api_tokens = Table(
     Index(None, "user"),
 )
 
+# Who may do what in a workspace: one role per user (core/roles.py orders them).
+workspace_members = Table(
+    "workspace_members",
+    metadata,
+    Column("workspace", String(64), ForeignKey("workspaces.name"), primary_key=True),
+    Column("user", String(250), ForeignKey("users.name"), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("added_at", BigInteger, nullable=False),
+    Column("added_by", String(250), nullable=False),
+    Index(None, "user"),
+)
+
 experiments = Table(
     "experiments",
     metadata,
