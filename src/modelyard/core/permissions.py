@@ -14,8 +14,9 @@ from typing import Protocol
 from modelyard.core.unit_of_work import Actor
 from modelyard.errors import PermissionDenied, Unauthenticated
 
-# Managing who may use the server: the server's admins only.
-ADMIN_PERMISSIONS = frozenset({"users:admin"})
+# Managing who may use the server, and deleting from its artifact store (gc): the server's
+# admins only.
+ADMIN_PERMISSIONS = frozenset({"users:admin", "store:admin"})
 
 
 class PermissionCheck(Protocol):
