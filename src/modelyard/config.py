@@ -18,6 +18,8 @@ from modelyard.errors import InvalidInput
 DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024
 # Uploads stream to disk, never to memory; the limit keeps one client from filling it.
 DEFAULT_MAX_BLOB_BYTES = 20 * 1024**3
+# gc's grace period: an uploader has this long between storing a blob and naming it.
+DEFAULT_GC_MIN_AGE_SECONDS = 24 * 3600
 
 
 class BackendKind(StrEnum):
@@ -75,6 +77,12 @@ class Settings(BaseSettings):
     metric_batch_size: int = Field(default=1000, ge=1, description="Metrics sent per batch")
     metric_flush_seconds: float = Field(
         default=1.0, gt=0, description="Longest a logged metric waits before it is sent"
+    )
+    gc_min_age_seconds: int = Field(
+        default=DEFAULT_GC_MIN_AGE_SECONDS,
+        ge=0,
+        description="Default grace period of `modelyard gc`: only blobs stored longer ago "
+        "than this may be deleted",
     )
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     http_retries: int = Field(default=3, ge=0, description="Retries of idempotent HTTP calls")

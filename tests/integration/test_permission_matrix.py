@@ -117,6 +117,7 @@ NEEDS = {
     "cards.get_model_card": "viewer",
     "lineage.get_lineage": "viewer",
     "lineage.list_run_events": "viewer",
+    "housekeeping.collect": "server-admin",
     "blobs.head": "viewer",
     "blobs.get": "viewer",
     "blobs.put": "contributor",

@@ -85,7 +85,7 @@ def test_empty_content_is_a_blob(store: BlobStore) -> None:
 
 
 @pytest.mark.parametrize("how", ["file", "stream", "bytes"])
-def test_second_put_of_same_content_writes_nothing(
+def test_second_put_of_same_content_writes_nothing_but_the_time(
     store: BlobStore, tmp_path: Path, how: str
 ) -> None:
     data = b"x" * 1000
@@ -106,9 +106,10 @@ def test_second_put_of_same_content_writes_nothing(
 
     assert again == first
     assert blob_files(store) == [path]
-    assert path.stat().st_mtime_ns == 1_000_000_000
     assert path.stat().st_ino == inode
     assert tmp_files(store) == []
+    # Touched: the re-use counts as young, so a gc running meanwhile keeps the blob.
+    assert path.stat().st_mtime_ns > 1_000_000_000
 
 
 def test_put_repairs_a_blob_of_the_wrong_size(store: BlobStore) -> None:

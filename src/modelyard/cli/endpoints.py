@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -15,6 +14,7 @@ from modelyard.cli.output import (
     command_group,
     fail,
     format_time,
+    parse_duration_ms,
     parse_time,
     print_json,
     print_mapping,
@@ -33,7 +33,6 @@ rollout_app = command_group("Rollouts: move traffic step by step, roll back on b
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 ReasonOption = Annotated[str | None, typer.Option(help="Why; kept in the audit log.")]
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 
 
 def _split(text: str) -> tuple[str, str]:
@@ -332,16 +331,6 @@ def delete_deployment(
     with user_errors():
         open_client().serving.delete_deployment(*_split(ref), reason=reason)
         typer.echo(f"deleted deployment {ref}")
-
-
-def parse_duration_ms(text: str) -> int:
-    """``60s``, ``5m``, ``250ms``, ``1h`` or plain seconds, in milliseconds."""
-
-    match = _DURATION.match(text)
-    if match is None:
-        raise InvalidInput(f"interval '{text}': write a duration such as 30s, 5m, 250ms or 1h")
-    scale = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}[match.group(2) or "s"]
-    return int(float(match.group(1)) * scale)
 
 
 @rollout_app.command("start")

@@ -14,6 +14,7 @@ from modelyard.cli import (
     endpoints,
     environments,
     experiments,
+    gc,
     lineage,
     models,
     pipelines,
@@ -58,6 +59,7 @@ app.add_typer(accounts.members_app, name="members")
 app.command("supervisor")(endpoints.supervisor)
 app.command("score")(score.score)
 app.add_typer(lineage.app, name="lineage")
+app.command("gc")(gc.gc)
 
 
 def _print_version(value: bool) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -11,9 +12,10 @@ from typing import Any, NoReturn, TypeVar
 
 import typer
 
-from modelyard.errors import ModelyardError
+from modelyard.errors import InvalidInput, ModelyardError
 
 T = TypeVar("T")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 
 EXIT_USER_ERROR = 2
 EXIT_BUG = 1
@@ -92,6 +94,16 @@ def parse_time(text: str, option: str) -> int:
     if ms < 0:
         fail(f"{option} '{text}' is before 1970: {how}")
     return ms
+
+
+def parse_duration_ms(text: str) -> int:
+    """``60s``, ``5m``, ``250ms``, ``1h`` or plain seconds, in milliseconds."""
+
+    match = _DURATION.match(text)
+    if match is None:
+        raise InvalidInput(f"'{text}' is no duration: write one such as 30s, 5m, 250ms or 1h")
+    scale = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}[match.group(2) or "s"]
+    return int(float(match.group(1)) * scale)
 
 
 def format_value(value: Any) -> str:

@@ -16,6 +16,8 @@ from modelyard.config import Settings, get_settings
 from modelyard.core.backend import Backend, open_backend
 from modelyard.environments.current import register_current
 from modelyard.errors import InvalidInput, NotFound
+from modelyard.housekeeping import operations as housekeeping
+from modelyard.housekeeping.models import CollectGarbage, GarbageReport
 from modelyard.storage.artifacts import files_in, files_of, normalize_artifact_path, safe_target
 from modelyard.tracking import operations as ops
 from modelyard.tracking.models import (
@@ -380,6 +382,22 @@ class Client:
         for sha256, target in targets:
             self.backend.get_blob(sha256, target)
         return [target for _, target in targets]
+
+    # housekeeping ----------------------------------------------------------------------------
+
+    def collect_garbage(
+        self,
+        *,
+        dry_run: bool = False,
+        min_age_seconds: int | None = None,
+        reason: str | None = None,
+    ) -> GarbageReport:
+        """Delete blobs no record names, older than ``min_age_seconds`` (default: the
+        setting ``MODELYARD_GC_MIN_AGE_SECONDS``); ``dry_run`` only counts them."""
+        if min_age_seconds is None:
+            min_age_seconds = self.settings.gc_min_age_seconds
+        request = CollectGarbage(dry_run=dry_run, min_age_seconds=min_age_seconds)
+        return self.backend.call(housekeeping.collect, request, reason=reason)
 
     def close(self) -> None:
         self.backend.close()

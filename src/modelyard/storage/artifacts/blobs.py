@@ -9,6 +9,11 @@ A final path only ever holds complete, correct bytes: writes go to a uniquely na
 object first and are moved into place in one atomic step. Because the name is the hash, puts of
 the same content from several threads or processes race harmlessly: whichever finishes last
 replaces identical bytes with identical bytes.
+
+A put that finds its content already stored refreshes the blob's modification time (the
+"touch"), and so does ``claim``: garbage collection (``list_blobs``, ``delete_if_older``)
+only deletes blobs older than its grace period, so a blob someone is about to reference
+again counts as young however long ago it was first stored.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import Any, BinaryIO, Protocol, cast
 
 from modelyard.errors import Conflict, InvalidInput, ModelyardError, NotFound
 
-__all__ = ["CHUNK_SIZE", "BlobInfo", "BlobStore"]
+__all__ = ["CHUNK_SIZE", "BlobInfo", "BlobStore", "ListedBlob"]
 
 _log = logging.getLogger(__name__)
 
@@ -38,6 +43,8 @@ CHUNK_SIZE = 1024 * 1024
 # S3 multipart part size. Parts must be >= 5 MiB and an upload has at most 10,000 of them, so a
 # streamed blob can reach ~156 GiB; each upload buffers one part in memory.
 _S3_PART_SIZE = 16 * 1024 * 1024
+# CopyObject refuses larger sources; beyond it s3fs copies in parts (UploadPartCopy).
+_S3_COPY_LIMIT = 5 * 1024**3
 # Range size for S3 reads: large enough to keep request count low, small enough for memory.
 _S3_READ_BLOCK = 8 * 1024 * 1024
 
@@ -50,6 +57,16 @@ class BlobInfo:
 
     sha256: str  # lowercase hex
     size: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListedBlob:
+    """A stored blob as a listing sees it: hash, length and when it was last stored or
+    claimed (epoch seconds, the store's own clock)."""
+
+    sha256: str
+    size: int
+    modified: float
 
 
 class _Hasher(Protocol):
@@ -148,6 +165,9 @@ class _Backend(Protocol):
     def put_stream(self, stream: BinaryIO) -> BlobInfo: ...
     def put_file(self, path: str | os.PathLike[str]) -> BlobInfo: ...
     def put_bytes(self, data: bytes) -> BlobInfo: ...
+    def touch(self, sha256: str) -> bool: ...
+    def list_blobs(self) -> Iterator[ListedBlob]: ...
+    def delete_if_older(self, sha256: str, cutoff: float) -> bool: ...
 
 
 class _LocalBackend:
@@ -197,7 +217,7 @@ class _LocalBackend:
             hasher = hashlib.sha256()
             size = _copy(_chunks(src), None, hasher)
             known = BlobInfo(hasher.hexdigest(), size)
-            if self.size_of(known.sha256) == known.size:
+            if self.size_of(known.sha256) == known.size and self.touch(known.sha256):
                 return known
             src.seek(0)
             # Hashed again while copying: the stored name always matches the bytes stored.
@@ -205,15 +225,17 @@ class _LocalBackend:
 
     def put_bytes(self, data: bytes) -> BlobInfo:
         info = BlobInfo(hashlib.sha256(data).hexdigest(), len(data))
-        if self.size_of(info.sha256) == info.size:
+        if self.size_of(info.sha256) == info.size and self.touch(info.sha256):
             return info
         return self.put_stream(io.BytesIO(data))
 
     def _commit(self, tmp: Path, info: BlobInfo) -> None:
         final = self._path(info.sha256)
         # A blob of the right size is the same content (its name is its hash); leaving it
-        # untouched is the deduplication. A wrong size means damage, so it is replaced.
-        if self.size_of(info.sha256) == info.size:
+        # in place is the deduplication (touched, so a running gc keeps it); a touch that
+        # finds it gone means gc took it meanwhile, so it is stored again. A wrong size means
+        # damage, so it is replaced.
+        if self.size_of(info.sha256) == info.size and self.touch(info.sha256):
             _log.debug("blob %s already stored", info.sha256)
             return
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -227,6 +249,56 @@ class _LocalBackend:
             return
         _fsync_dir(final.parent)
         _log.debug("stored blob %s (%d bytes)", info.sha256, info.size)
+
+    def touch(self, sha256: str) -> bool:
+        try:
+            os.utime(self._path(sha256))
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return True
+
+    def list_blobs(self) -> Iterator[ListedBlob]:
+        for first in _subfolders(self._root / "blobs"):
+            for second in _subfolders(first):
+                with os.scandir(second) as entries:
+                    for entry in entries:
+                        if not _SHA256_HEX.fullmatch(entry.name):
+                            continue  # a stray file is not a blob: never listed, never deleted
+                        with suppress(FileNotFoundError):
+                            st = entry.stat()
+                            yield ListedBlob(entry.name, st.st_size, st.st_mtime)
+
+    def delete_if_older(self, sha256: str, cutoff: float) -> bool:
+        # Moved aside first, then judged by its time: a put racing this either touched the
+        # blob before the move (seen here: moved back) or finds it gone and stores it again.
+        # A check-then-unlink would lose a touch that lands between the two.
+        aside = self._tmp / f"gc.{sha256}.{uuid.uuid4().hex}"
+        try:
+            os.rename(self._path(sha256), aside)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        try:
+            if aside.stat().st_mtime >= cutoff:
+                # Back in place; a copy stored meanwhile holds the same bytes (its name is
+                # its hash), so replacing it loses nothing.
+                os.replace(aside, self._path(sha256))
+                return False
+        except BaseException:
+            with suppress(OSError):
+                os.replace(aside, self._path(sha256))
+            raise
+        aside.unlink()
+        return True
+
+
+def _subfolders(folder: Path) -> Iterator[Path]:
+    try:
+        with os.scandir(folder) as entries:
+            found = sorted(e.path for e in entries if e.is_dir(follow_symlinks=False))
+    except FileNotFoundError:
+        return
+    for path in found:
+        yield Path(path)
 
 
 class _S3Backend:
@@ -286,7 +358,7 @@ class _S3Backend:
 
     def put_bytes(self, data: bytes) -> BlobInfo:
         info = BlobInfo(hashlib.sha256(data).hexdigest(), len(data))
-        if self.size_of(info.sha256) != info.size:
+        if not (self.size_of(info.sha256) == info.size and self.touch(info.sha256)):
             self._fs.pipe_file(self._key(info.sha256), data)
         return info
 
@@ -297,7 +369,7 @@ class _S3Backend:
             hasher = hashlib.sha256()
             size = _copy(_chunks(src), None, hasher)
             info = BlobInfo(hasher.hexdigest(), size)
-            if self.size_of(info.sha256) == info.size:
+            if self.size_of(info.sha256) == info.size and self.touch(info.sha256):
                 return info
             src.seek(0)
             uploaded = self._upload(self._key(info.sha256), _chunks(src), expect=info)
@@ -324,8 +396,9 @@ class _S3Backend:
         tmp = f"{self._base}/tmp/{uuid.uuid4().hex}"
         try:
             info = self._upload(tmp, itertools.chain([first], chunks), expect=None)
-            if self.size_of(info.sha256) != info.size:
-                self._fs.copy(tmp, self._key(info.sha256))
+            # Copied even when the blob exists: the copy is the touch a running gc needs
+            # (a new LastModified), and costs no more than touching the stored one.
+            self._fs.copy(tmp, self._key(info.sha256))
         finally:
             with suppress(FileNotFoundError):
                 self._fs.rm_file(tmp)
@@ -348,6 +421,51 @@ class _S3Backend:
             out.commit()
         return info
 
+    def touch(self, sha256: str) -> bool:
+        # S3 has no utime: an object's LastModified changes only when it is written. Copying
+        # it onto itself (server-side, no bytes through this process) writes it; CopyObject
+        # needs a metadata change to accept its own key as source, the multipart copy of
+        # larger objects does not.
+        key = self._key(sha256)
+        size = self.size_of(sha256)
+        if size is None:
+            return False
+        extra = {"MetadataDirective": "REPLACE"} if size <= _S3_COPY_LIMIT else {}
+        try:
+            self._fs.copy(key, key, **extra)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def list_blobs(self) -> Iterator[ListedBlob]:
+        prefix = f"{self._base}/blobs/"
+        try:
+            found = self._fs.find(prefix, detail=True, refresh=True)
+        except FileNotFoundError:
+            return
+        for key, details in sorted(found.items()):
+            name = key.rsplit("/", 1)[-1]
+            if not _SHA256_HEX.fullmatch(name) or key != self._key(name):
+                continue  # not a blob's key: never listed, never deleted
+            yield ListedBlob(name, int(details["size"]), _modified(details))
+
+    def delete_if_older(self, sha256: str, cutoff: float) -> bool:
+        # S3 has no rename to close the gap: a put touching the object between this HEAD and
+        # the DELETE (one round trip) is lost with it (docs/architecture.md, "Garbage
+        # collection"; bucket versioning keeps what it deleted).
+        key = self._key(sha256)
+        try:
+            details = self._fs.info(key, refresh=True)
+        except FileNotFoundError:
+            return False
+        if _modified(details) >= cutoff:
+            return False
+        try:
+            self._fs.rm_file(key)
+        except FileNotFoundError:
+            return False
+        return True
+
     @staticmethod
     def _abandon(out: Any) -> None:
         # close() first: s3fs cannot close a discarded file, and an open one would try to
@@ -357,6 +475,11 @@ class _S3Backend:
             out.close()
         with suppress(Exception):
             out.discard()
+
+
+def _modified(details: dict[str, Any]) -> float:
+    """An S3 listing's LastModified (a datetime from botocore) as epoch seconds."""
+    return float(details["LastModified"].timestamp())
 
 
 class BlobStore:
@@ -419,6 +542,23 @@ class BlobStore:
     def open(self, sha256: str) -> BinaryIO:
         """Open a stored blob for streaming reads; ``NotFound`` if absent."""
         return self._backend.open(_check_sha256(sha256))
+
+    def claim(self, sha256: str) -> BlobInfo:
+        """``info``, marking the blob as just stored: what a caller that skips uploading
+        content already there (the REST ``HEAD``) needs, so a running gc keeps it."""
+        info = self.info(sha256)
+        if not self._backend.touch(sha256):
+            raise NotFound.of("blob", sha256)
+        return info
+
+    def list_blobs(self) -> Iterator[ListedBlob]:
+        """Every stored blob with its size and last store or claim time (for gc)."""
+        return self._backend.list_blobs()
+
+    def delete_if_older(self, sha256: str, cutoff: float) -> bool:
+        """Delete the blob unless it was stored or claimed at or after ``cutoff`` (epoch
+        seconds); whether it was deleted. Only gc calls this."""
+        return self._backend.delete_if_older(_check_sha256(sha256), cutoff)
 
     def read_bytes(self, sha256: str) -> bytes:
         """The whole content of a blob, for small blobs; stream large ones with ``open``."""
