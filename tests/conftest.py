@@ -24,10 +24,22 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
+# Ports handed out by free_port, held until the test process ends.
+_HELD_PORTS: list[socket.socket] = []
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port on 127.0.0.1, held for the rest of the run: bound (not listening) with
+    SO_REUSEADDR, so no other process (the other xdist worker's servers, a deployment a
+    supervisor starts) is given it before the server meant for it binds it. The servers
+    tests start (uvicorn, the supervisor's routers, http.server) bind with SO_REUSEADDR
+    and can take it; a client connecting before one listens is refused, as on a free port.
+    """
+    held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    held.bind(("127.0.0.1", 0))
+    _HELD_PORTS.append(held)
+    return int(held.getsockname()[1])
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:

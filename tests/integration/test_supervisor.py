@@ -81,12 +81,18 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     http = httpx.Client(timeout=30)
     ready = Setup(client, supervisor, f"http://127.0.0.1:{port}", http)
     try:
+        # The router's own view, not the workers' states: it takes ready workers into its
+        # upstreams a moment after the supervisor marks them ready.
         _wait(
-            "both deployments",
+            "both deployments, as the router sees them",
             lambda: (
-                all(d["state"] == "ready" for d in ready.live().values())
-                if "churn" in supervisor.status()["endpoints"]
-                else False
+                sorted(
+                    supervisor.status()["endpoints"]
+                    .get("churn", {})
+                    .get("routing", {})
+                    .get("ready", [])
+                )
+                == ["blue", "green"]
             ),
             timeout=90,
         )

@@ -60,10 +60,18 @@ DRAIN_GRACE_S = 1.0
 READY_TIMEOUT_S = 900.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _reserve_port(preferred: int = 0) -> socket.socket:
+    """A free port (``preferred`` if it still is), held: bound (not listening) with
+    SO_REUSEADDR, so no other process is given it while the deployment starts, and the
+    deployment's server (which binds with SO_REUSEADDR too, and listens) can still take
+    it. Released once the deployment is ready."""
+    held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        held.bind(("127.0.0.1", preferred))
+    except OSError:  # someone took it meanwhile: any free one will do
+        held.bind(("127.0.0.1", 0))
+    return held
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,13 @@ class Worker:
     restart_at: float | None = None
     last_exit: int | None = None
     drain_at: float | None = None
+    # The port's reservation until the process listens on it (``_reserve_port``).
+    reservation: socket.socket | None = field(default=None, repr=False)
+
+    def release_port(self) -> None:
+        if self.reservation is not None:
+            self.reservation.close()
+            self.reservation = None
 
     @property
     def url(self) -> str:
@@ -294,12 +309,16 @@ class Supervisor:
         await self._drain(served)
 
     def _start(self, endpoint: str, name: str, spec: Spec) -> Worker:
-        worker = Worker(endpoint, name, spec, _free_port())
+        held = _reserve_port()
+        worker = Worker(endpoint, name, spec, held.getsockname()[1], reservation=held)
         self._launch(worker)
         return worker
 
     def _launch(self, worker: Worker) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        if worker.reservation is None:  # a restart: hold the port again, or take another
+            held = _reserve_port(worker.port)
+            worker.reservation, worker.port = held, held.getsockname()[1]
         launch = DeploymentLaunch(
             endpoint=worker.endpoint,
             deployment=worker.name,
@@ -367,6 +386,7 @@ class Supervisor:
             except Exception:  # not listening yet
                 worker.ready = False
             if worker.ready:
+                worker.release_port()  # it listens now: the port is its own
                 logger.info("deployment %s/%s: ready", worker.endpoint, worker.name)
             elif now - worker.started_at > READY_TIMEOUT_S:
                 logger.error(
@@ -390,6 +410,7 @@ class Supervisor:
     async def _terminate(self, worker: Worker) -> None:
         process = worker.process
         worker.ready = False
+        worker.release_port()
         if process is None or process.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
