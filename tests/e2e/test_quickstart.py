@@ -59,6 +59,8 @@ def test_the_quickstart_runs_every_capability(tmp_path: Path) -> None:
     assert len(scores) == len(pd.read_parquet(store / "churn-holdout.parquet"))
     assert "inference log: " in output
     assert "model.alias.set" in output  # who moved champion, from the audit log
+    assert "logged in to http://127.0.0.1:" in output
+    assert re.search(r"needs the permission \w+:write \(the contributor role or above", output)
     assert re.search(r"^checkpoint: seq \d+ .* still holds$", output, re.MULTILINE)
     supervised = (store / "supervisor.log").read_text()
     assert "deployment churn/green: ready" in supervised
