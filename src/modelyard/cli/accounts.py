@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelyard.cli.connection import open_client
+from modelyard.cli.options import JsonOption, ReasonOption
 from modelyard.cli.output import (
     command_group,
     fail,
@@ -24,9 +25,6 @@ if TYPE_CHECKING:
 auth_app = command_group("Log in to a server with an API token, and see who you are.")
 users_app = command_group("Users and service accounts of a server (server admins).")
 tokens_app = command_group("Your API tokens: create, list and revoke them.")
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-ReasonOption = Annotated[str | None, typer.Option(help="Why; kept in the audit log.")]
 
 
 @auth_app.command("login")

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from modelyard.cli.connection import open_client
+from modelyard.cli.options import JsonOption
 from modelyard.cli.output import command_group, format_time, print_json, print_table, user_errors
 
 app = command_group("List and download run artifacts.")
@@ -17,7 +18,7 @@ app = command_group("List and download run artifacts.")
 def list_artifacts(
     run_id: Annotated[str, typer.Argument(help="Run id.")],
     path: Annotated[str | None, typer.Argument(help="Only under this folder.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """List a run's artifacts with their size and SHA-256."""
     with user_errors():

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import typer
 
 from modelyard.cli.connection import open_client
+from modelyard.cli.options import JsonOption
 from modelyard.cli.output import (
     command_group,
     fail,
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
 app = command_group("The audit log: who changed what, when and why, in a tamper-evident chain.")
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 TargetOption = Annotated[
     str | None,
     typer.Option(

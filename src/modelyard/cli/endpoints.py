@@ -9,7 +9,7 @@ import typer
 
 from modelyard.cli.connection import open_client
 from modelyard.cli.endpoint_history import show_history
-from modelyard.cli.options import bounded, default
+from modelyard.cli.options import JsonOption, ReasonOption, bounded, default
 from modelyard.cli.output import (
     command_group,
     fail,
@@ -30,9 +30,6 @@ if TYPE_CHECKING:
 endpoint_app = command_group("Endpoints: stable addresses that split traffic between deployments.")
 deployment_app = command_group("Deployments: model versions run by scoring workers.")
 rollout_app = command_group("Rollouts: move traffic step by step, roll back on bad health.")
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-ReasonOption = Annotated[str | None, typer.Option(help="Why; kept in the audit log.")]
 
 
 def _split(text: str) -> tuple[str, str]:

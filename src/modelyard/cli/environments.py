@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelyard.cli.connection import open_client
+from modelyard.cli.options import JsonOption, ReasonOption
 from modelyard.cli.output import (
     command_group,
     format_time,
@@ -23,9 +24,7 @@ if TYPE_CHECKING:
 
 app = command_group("Reusable environments: a Python version and pinned packages, cached by hash.")
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 RefArgument = Annotated[str, typer.Argument(help="NAME, NAME:VERSION or a hash.")]
-ReasonOption = Annotated[str | None, typer.Option(help="Why; kept in the audit log.")]
 
 
 def _summary(env: Environment) -> str:

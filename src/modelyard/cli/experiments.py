@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from modelyard.cli.connection import open_client
+from modelyard.cli.options import JsonOption
 from modelyard.cli.output import (
     command_group,
     format_time,
@@ -22,7 +23,7 @@ app = command_group("List and create experiments.")
 @app.command("list")
 def list_experiments(
     workspace: Annotated[str | None, typer.Option(help="Only this workspace.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """List experiments."""
     with user_errors():
@@ -44,7 +45,7 @@ def create_experiment(
     workspace: Annotated[str | None, typer.Option(help="Workspace (default: default).")] = None,
     description: Annotated[str | None, typer.Option(help="What the experiment is for.")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="Tag as key=value; repeatable.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Create an experiment."""
     with user_errors():

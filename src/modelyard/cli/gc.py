@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelyard.cli.connection import open_client
+from modelyard.cli.options import JsonOption
 from modelyard.cli.output import fail, parse_duration_ms, print_json, user_errors
 from modelyard.errors import InvalidInput
 
@@ -54,7 +55,7 @@ def gc(
         ),
     ] = None,
     reason: Annotated[str | None, typer.Option(help="Why, kept on the audit record.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Delete artifact blobs no record names any more, older than the grace period.
 

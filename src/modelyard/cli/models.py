@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from modelyard.cli.connection import open_client
+from modelyard.cli.options import JsonOption, ReasonOption
 from modelyard.cli.output import (
     command_group,
     fail,
@@ -25,9 +26,6 @@ if TYPE_CHECKING:
     from modelyard.registry.models import ModelVersion
 
 app = command_group("The model registry: versions, aliases, URIs.")
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-ReasonOption = Annotated[str | None, typer.Option(help="Why; kept in the audit log.")]
 
 
 def _signature_text(signature: dict[str, Any] | None) -> str | None:

@@ -7,11 +7,15 @@ limit the request model enforces, and a changed default changes everywhere.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from modelyard.core.bounds import Bound
+
+# Options every command group offers in the same words.
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+ReasonOption = Annotated[str | None, typer.Option(help="Why; kept in the audit log.")]
 
 
 def bounded(bound: Bound, help: str, *names: str, whole: bool = False) -> Any:

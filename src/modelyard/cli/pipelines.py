@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from modelyard.cli.connection import open_client
+from modelyard.cli.options import JsonOption
 from modelyard.cli.output import (
     command_group,
     fail,
@@ -144,7 +145,7 @@ def run(
 
 @app.command("list")
 def list_pipelines(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """List pipelines that have run, with their latest run."""
     with user_errors():
@@ -170,7 +171,7 @@ def list_pipelines(
 @app.command("show")
 def show(
     name: Annotated[str, typer.Argument(help="Pipeline name.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Show a pipeline's latest definition: steps, inputs, parameters."""
     with user_errors():
@@ -245,7 +246,7 @@ def register(
     ] = None,
     description: Annotated[str | None, typer.Option(help="What this pipeline does.")] = None,
     reason: Annotated[str | None, typer.Option(help="Why, for the audit log.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Register a pipeline with a snapshot of its code, so schedules and triggers run it."""
     with user_errors():
@@ -265,7 +266,7 @@ def register(
 @app.command("versions")
 def versions(
     name: Annotated[str, typer.Argument(help="Pipeline name.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """List a pipeline's registered versions, newest first."""
     with user_errors():
@@ -291,7 +292,7 @@ def versions(
 def runs(
     name: Annotated[str, typer.Argument(help="Pipeline name.")],
     max_results: Annotated[int, typer.Option("--max-results", "-n", min=1, max=1000)] = 20,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """List a pipeline's runs, newest first."""
     with user_errors():
@@ -317,7 +318,7 @@ def runs(
 @app.command("inspect")
 def inspect_run(
     run_id: Annotated[str, typer.Argument(help="Pipeline run id.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Show a pipeline run: each step's status and why it hit or missed the cache."""
     with user_errors():

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelyard.cli.connection import open_client, resolve_experiment_ids
+from modelyard.cli.options import JsonOption
 from modelyard.cli.output import (
     command_group,
     format_time,
@@ -25,7 +26,6 @@ ExperimentOption = Annotated[
     list[str] | None,
     typer.Option("--experiment", "-e", help="Experiment name or id; repeatable (default: all)."),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _duration(run: Run) -> str:

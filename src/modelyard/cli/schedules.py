@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelyard.cli.connection import open_client
+from modelyard.cli.options import JsonOption
 from modelyard.cli.output import (
     command_group,
     format_time,
@@ -34,7 +35,6 @@ Ref = Annotated[
 ]
 Params = Annotated[list[str] | None, typer.Option("--param", "-p", help="key=value; repeatable.")]
 Executor = Annotated[str, typer.Option(help="inline, processes[:N], dask or dask://host:port.")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _print_schedule(info: ScheduleInfo, as_json: bool) -> None:
@@ -65,7 +65,7 @@ def create(
     param: Params = None,
     executor: Executor = "inline",
     disabled: Annotated[bool, typer.Option("--disabled", help="Create it disabled.")] = False,
-    as_json: AsJson = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Create a schedule: run pipeline REF on CRON (UTC)."""
     with user_errors():
@@ -76,7 +76,7 @@ def create(
 
 
 @app.command("list")
-def list_schedules(as_json: AsJson = False) -> None:
+def list_schedules(as_json: JsonOption = False) -> None:
     """List schedules with their next run and the outcome of their last run."""
     with user_errors():
         found = open_client().schedules.list()
@@ -100,7 +100,7 @@ def list_schedules(as_json: AsJson = False) -> None:
 
 
 @app.command("show")
-def show(name: Name, as_json: AsJson = False) -> None:
+def show(name: Name, as_json: JsonOption = False) -> None:
     """Show a schedule."""
     with user_errors():
         _print_schedule(open_client().schedules.get(name), as_json)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from modelyard.cli.options import JsonOption
 from modelyard.cli.output import command_group, print_json, print_mapping, user_errors
 from modelyard.errors import InvalidInput
 
@@ -54,7 +55,7 @@ def server(
 
 
 def config(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Print the effective settings (from MODELYARD_* environment variables)."""
     # Loaded when the command runs: `modelyard --help` imports every command module.
