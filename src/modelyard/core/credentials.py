@@ -54,7 +54,11 @@ def store_token(url: str, token: str | None, path: Path | None = None) -> Path:
         servers[_key(url)] = token
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".credentials-")  # mode 0600
-    with os.fdopen(fd, "w") as out:
-        json.dump({"servers": servers}, out, indent=2)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as out:
+            json.dump({"servers": servers}, out, indent=2)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)  # no stray copy of the tokens
+        raise
     return path

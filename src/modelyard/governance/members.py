@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 
 from modelyard.core.operations import Done, OperationContext, OperationSet
-from modelyard.errors import InvalidInput, NotFound
+from modelyard.errors import NotFound
 from modelyard.governance.account_models import (
     ListMembers,
     Member,
@@ -76,10 +76,8 @@ def set_member(ctx: OperationContext, req: SetMember) -> Member:
         "added_at": before["added_at"] if before else ctx.now_ms(),
         "added_by": before["added_by"] if before else ctx.actor.name,
     }
-    if before is None:
-        if not insert_if_absent(ctx.conn, workspace_members, row):
-            raise InvalidInput(f"'{req.user}' was made a member meanwhile: try again")
-    else:
+    # A concurrent writer may have made them a member meanwhile: then this sets the role.
+    if before is not None or not insert_if_absent(ctx.conn, workspace_members, row):
         ctx.conn.execute(
             update(workspace_members)
             .where(
