@@ -32,6 +32,26 @@ CREATE TABLE api_tokens (
 	CONSTRAINT fk_api_tokens_user_users FOREIGN KEY(user) REFERENCES users (name)
 );
 
+-- table approval_requests
+CREATE TABLE approval_requests (
+	id INTEGER NOT NULL, 
+	workspace VARCHAR(64) NOT NULL, 
+	operation VARCHAR(100) NOT NULL, 
+	request JSON NOT NULL, 
+	kind VARCHAR(16) NOT NULL, 
+	target VARCHAR(400) NOT NULL, 
+	rule_id INTEGER, 
+	state VARCHAR(16) NOT NULL, 
+	requested_by VARCHAR(250) NOT NULL, 
+	requested_at BIGINT NOT NULL, 
+	reason TEXT NOT NULL, 
+	decided_by VARCHAR(250), 
+	decided_at BIGINT, 
+	decision_reason TEXT, 
+	CONSTRAINT pk_approval_requests PRIMARY KEY (id), 
+	CONSTRAINT fk_approval_requests_workspace_workspaces FOREIGN KEY(workspace) REFERENCES workspaces (name)
+);
+
 -- table audit_chain_head
 CREATE TABLE audit_chain_head (
 	id INTEGER NOT NULL, 
@@ -256,6 +276,20 @@ CREATE TABLE pipeline_versions (
 	CONSTRAINT pk_pipeline_versions PRIMARY KEY (name, version)
 );
 
+-- table protection_rules
+CREATE TABLE protection_rules (
+	id INTEGER NOT NULL, 
+	workspace VARCHAR(64) NOT NULL, 
+	kind VARCHAR(16) NOT NULL, 
+	scope VARCHAR(400) NOT NULL, 
+	require_approval BOOLEAN NOT NULL, 
+	created_at BIGINT NOT NULL, 
+	created_by VARCHAR(250) NOT NULL, 
+	CONSTRAINT pk_protection_rules PRIMARY KEY (id), 
+	CONSTRAINT fk_protection_rules_workspace_workspaces FOREIGN KEY(workspace) REFERENCES workspaces (name), 
+	CONSTRAINT uq_protection_rules_workspace_kind_scope UNIQUE (workspace, kind, scope)
+);
+
 -- table registered_models
 CREATE TABLE registered_models (
 	name VARCHAR(250) NOT NULL, 
@@ -426,6 +460,9 @@ CREATE INDEX ix_alias_history_model_alias ON alias_history (model, alias);
 
 -- index ix_api_tokens_user
 CREATE INDEX ix_api_tokens_user ON api_tokens (user);
+
+-- index ix_approval_requests_workspace_state
+CREATE INDEX ix_approval_requests_workspace_state ON approval_requests (workspace, state);
 
 -- index ix_audit_records_target_kind_target_id
 CREATE INDEX ix_audit_records_target_kind_target_id ON audit_records (target_kind, target_id);

@@ -481,3 +481,42 @@ rollouts = Table(
     Column("created_by", String(250), nullable=False),
     Index(None, "endpoint", "state"),
 )
+
+# What may change only with the approver role and a reason: an alias of a model (``scope``
+# ``churn@champion``, or ``*@production`` for every model) or an endpoint's traffic
+# (``scope`` the endpoint's name, or ``*``). ``require_approval`` turns a contributor's
+# change into an approval request instead of a refusal (core/protection.py).
+protection_rules = Table(
+    "protection_rules",
+    metadata,
+    Column("id", Integer().with_variant(BigInteger, "postgresql"), primary_key=True),
+    Column("workspace", String(64), ForeignKey("workspaces.name"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("scope", String(400), nullable=False),
+    Column("require_approval", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(250), nullable=False),
+    UniqueConstraint("workspace", "kind", "scope"),
+)
+
+# A protected change a contributor asked for: the operation and its request, kept until an
+# approver approves (and the change runs) or rejects it.
+approval_requests = Table(
+    "approval_requests",
+    metadata,
+    Column("id", Integer().with_variant(BigInteger, "postgresql"), primary_key=True),
+    Column("workspace", String(64), ForeignKey("workspaces.name"), nullable=False),
+    Column("operation", String(100), nullable=False),
+    Column("request", JSON, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("target", String(400), nullable=False),
+    Column("rule_id", Integer().with_variant(BigInteger, "postgresql"), nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("requested_by", String(250), nullable=False),
+    Column("requested_at", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("decided_by", String(250), nullable=True),
+    Column("decided_at", BigInteger, nullable=True),
+    Column("decision_reason", Text, nullable=True),
+    Index(None, "workspace", "state"),
+)
