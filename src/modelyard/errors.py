@@ -3,6 +3,7 @@
 The tree::
 
     ModelyardError                 (500, a bug if it escapes as this base)
+    ├── ApprovalRequested          202  not an error: a protected change awaits an approver
     ├── InvalidInput               400  the request is malformed or breaks a rule
     │   ├── FilterSyntaxError      400  a search filter does not parse; names the position
     │   └── UnprocessableInput     422  well-formed, but the model cannot take it (signature)
@@ -37,6 +38,22 @@ class ModelyardError(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class ApprovalRequested(ModelyardError):
+    """The change was not made: it is protected, so it became an approval request that an
+    approver decides (``modelyard approvals approve ID``). Raised rather than returned
+    because the caller's next step must not assume the change happened.
+
+    ``details["approval"]`` is the request as ``GET /approvals/{id}`` shows it.
+    """
+
+    code = "approval_requested"
+    http_status = 202
+
+    @property
+    def approval_id(self) -> int:
+        return int(self.details["approval"]["id"])
 
 
 class InvalidInput(ModelyardError):

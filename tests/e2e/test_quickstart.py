@@ -62,6 +62,9 @@ def test_the_quickstart_runs_every_capability(tmp_path: Path) -> None:
     assert "logged in to http://127.0.0.1:" in output
     assert re.search(r"needs the permission \w+:write \(the contributor role or above", output)
     assert re.search(r"^checkpoint: seq \d+ .* still holds$", output, re.MULTILINE)
+    # A contributor's move of the protected champion waited for, and got, an approval.
+    assert "is approval request 1; an approver decides it" in output
+    assert "approved request 1: point churn@champion at version 2 (asked by carol)" in output
     supervised = (store / "supervisor.log").read_text()
     assert "deployment churn/green: ready" in supervised
     assert "HTTP Request" not in supervised  # its own progress, not every readiness probe

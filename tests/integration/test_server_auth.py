@@ -214,3 +214,43 @@ def test_stored_credentials_are_owner_only_and_per_server(tmp_path: Path) -> Non
     path.write_text("{broken")
     with pytest.raises(InvalidInput, match="cannot read the stored credentials"):
         stored_token("https://b.example:8750", path)
+
+
+def test_a_contributors_protected_change_answers_202_with_the_request(
+    server: AuthServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    owner = server.client(server.admin_token)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "model.bin").write_bytes(b"weights")
+    owner.registry.register("guarded", folder)
+    owner.registry.register("guarded", folder)
+    owner.registry.set_alias("guarded", "production", 1)
+    owner.approvals.protect_alias("guarded", "production", require_approval=True)
+    tokens = {}
+    for name, role in (("cara", "contributor"), ("abe", "approver")):
+        owner.accounts.create_user(name)
+        owner.accounts.set_member(name, role)
+        tokens[name] = owner.accounts.create_token(user=name).token
+    answer = httpx.put(
+        f"{server.url}/api/v1/models/guarded/aliases/production",
+        json={"version": 2},
+        headers={"Authorization": f"Bearer {tokens['cara']}", "X-Modelyard-Reason": "v2"},
+    )
+    assert answer.status_code == 202
+    error = answer.json()["error"]
+    assert error["code"] == "approval_requested"
+    approval = error["details"]["approval"]
+    assert (approval["requested_by"], approval["state"], approval["reason"]) == (
+        "cara",
+        "pending",
+        "v2",
+    )
+    # The X-Modelyard-User header names nobody: the approver is the token's user.
+    approver = server.client(tokens["abe"], user="cara")
+    assert approver.approvals.approve(approval["id"]).decided_by == "abe"
+    assert owner.registry.version("guarded", 2).aliases == ["production"]
+    documented = httpx.get(f"{server.url}/openapi.json").json()
+    responses = documented["paths"]["/api/v1/models/{model}/aliases/{alias}"]["put"]["responses"]
+    assert "202" in responses

@@ -40,6 +40,7 @@ CREATE TABLE approval_requests (
 	request JSON NOT NULL, 
 	kind VARCHAR(16) NOT NULL, 
 	target VARCHAR(400) NOT NULL, 
+	summary VARCHAR(1000) NOT NULL, 
 	rule_id INTEGER, 
 	state VARCHAR(16) NOT NULL, 
 	requested_by VARCHAR(250) NOT NULL, 

@@ -67,3 +67,12 @@ def test_a_path_parameter_missing_from_the_request_is_refused() -> None:
         @ops.read("/runs/{run_id}", permission="runs:read")
         def broken(ctx: OperationContext, req: Empty) -> Empty:
             return req
+
+
+def test_every_change_a_rule_can_protect_can_be_made_by_an_approval() -> None:
+    from modelyard.approvals.operations import PROTECTED_OPERATIONS
+    from modelyard.server.app import ALL_OPERATIONS
+
+    guarded = {op.name for op in ALL_OPERATIONS if op.guard is not None}
+    assert guarded == set(PROTECTED_OPERATIONS)
+    assert guarded >= {"registry.set_alias", "serving.set_traffic", "serving.start_rollout"}

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from modelyard.core.operations import Model, Request
+from modelyard.core.protection import ApprovalRequest
 
 
 class AliasMove(Model):
@@ -68,7 +69,8 @@ class Considerations(Model):
     intended_use: str | None
     limitations: str | None
     alias_history: list[AliasMove]
-    approvals: list[dict[str, Any]]
+    # Approval requests to point an alias at this version (protected aliases).
+    approvals: list[ApprovalRequest]
     deployed: list[Served]
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelyard.approvals import operations as approvals
+from modelyard.approvals.models import MAX_APPROVALS_PAGE, ListApprovals, StateFilter
 from modelyard.cards.models import (
     AliasMove,
     Considerations,
@@ -23,6 +25,7 @@ from modelyard.cards.models import (
     TrainingData,
 )
 from modelyard.core.operations import OperationContext, OperationSet
+from modelyard.core.protection import ApprovalRequest
 from modelyard.environments import operations as environments
 from modelyard.environments.models import FindEnvironmentByHash
 from modelyard.errors import NotFound
@@ -90,9 +93,7 @@ def get_model_card(ctx: OperationContext, req: GetModelCard) -> ModelCard:
             intended_use=model.intended_use,
             limitations=model.limitations,
             alias_history=_alias_moves(records, version),
-            # Approvals of protected aliases are recorded with their moves once approval
-            # rules exist; until then every move above is its own approval.
-            approvals=[],
+            approvals=_approvals(ctx, version),
             deployed=_deployed(ctx, version),
         ),
     )
@@ -108,6 +109,20 @@ def _model_records(ctx: OperationContext, name: str) -> list[AuditRecord]:
         records.extend(page.records)
         after = page.next
     return records
+
+
+def _approvals(ctx: OperationContext, version: ModelVersion) -> list[ApprovalRequest]:
+    """Requests to point one of the model's aliases at this version, oldest first."""
+    request = ListApprovals(
+        state=StateFilter.ALL, target=f"models:/{version.model}", limit=MAX_APPROVALS_PAGE
+    )
+    found = ctx.call(approvals.list_approvals, request).approvals
+    mine = [
+        a
+        for a in found
+        if a.operation == registry.set_alias.name and a.request.get("version") == version.version
+    ]
+    return sorted(mine, key=lambda a: a.id)
 
 
 def _registered_reason(records: list[AuditRecord], version: ModelVersion) -> str | None:

@@ -123,6 +123,22 @@ def sections(card: ModelCard) -> list[Section]:
                     ],
                 ),
                 (
+                    "Approvals",
+                    ["asked", "by", "change", "why", "decision", "decided by", "their reason"],
+                    [
+                        [
+                            _when(a.requested_at),
+                            a.requested_by,
+                            a.summary,
+                            a.reason,
+                            a.state.value,
+                            a.decided_by,
+                            a.decision_reason,
+                        ]
+                        for a in c.approvals
+                    ],
+                ),
+                (
                     "Deployed now",
                     ["endpoint", "deployment", "traffic", "mirror"],
                     [

@@ -18,6 +18,7 @@ from modelyard.cli.output import (
     print_table,
     user_errors,
 )
+from modelyard.core.roles import Role
 
 if TYPE_CHECKING:
     from modelyard.governance.account_models import Token
@@ -239,7 +240,8 @@ def add_member(
     """Make a user a member of a workspace, or change their role there."""
     with user_errors():
         member = open_client().accounts.set_member(user, role, workspace=workspace, reason=reason)
-    typer.echo(f"{member.user} is a {member.role} in workspace {member.workspace}")
+    role = Role.parse(member.role).with_article
+    typer.echo(f"{member.user} is {role} in workspace {member.workspace}")
 
 
 @members_app.command("remove")

@@ -9,6 +9,7 @@ import typer
 import modelyard
 from modelyard.cli import (
     accounts,
+    approvals,
     artifacts,
     audit,
     endpoints,
@@ -56,6 +57,8 @@ app.add_typer(accounts.auth_app, name="auth")
 app.add_typer(accounts.users_app, name="users")
 app.add_typer(accounts.tokens_app, name="tokens")
 app.add_typer(accounts.members_app, name="members")
+app.add_typer(approvals.protection_app, name="protection")
+app.add_typer(approvals.approvals_app, name="approvals")
 app.command("supervisor")(endpoints.supervisor)
 app.command("score")(score.score)
 app.add_typer(lineage.app, name="lineage")

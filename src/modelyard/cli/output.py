@@ -12,13 +12,15 @@ from typing import Any, NoReturn, TypeVar
 
 import typer
 
-from modelyard.errors import InvalidInput, ModelyardError
+from modelyard.errors import ApprovalRequested, InvalidInput, ModelyardError
 
 T = TypeVar("T")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 
 EXIT_USER_ERROR = 2
 EXIT_BUG = 1
+# The change was not made yet: it is an approval request an approver decides.
+EXIT_PENDING_APPROVAL = 3
 
 
 def command_group(help: str) -> typer.Typer:
@@ -46,10 +48,14 @@ def parse_pairs(pairs: list[str] | None, what: str) -> dict[str, str]:
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn a domain error into one line on stderr and exit code 2, without a traceback."""
+    """Turn a domain error into one line on stderr and exit code 2, without a traceback; a
+    change that became an approval request says so and exits 3."""
 
     try:
         yield
+    except ApprovalRequested as exc:
+        sys.stderr.write(f"pending: {exc.message}\n")
+        raise typer.Exit(EXIT_PENDING_APPROVAL) from None
     except ModelyardError as exc:
         if exc.http_status >= 500 and exc.code == "internal":
             raise

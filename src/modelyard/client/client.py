@@ -48,6 +48,7 @@ from modelyard.tracking.models import (
 
 if TYPE_CHECKING:
     from modelyard.client.accounts import AccountsClient
+    from modelyard.client.approvals import ApprovalsClient
     from modelyard.client.audit import AuditClient
     from modelyard.client.environments import EnvironmentsClient
     from modelyard.client.lineage import LineageClient
@@ -125,6 +126,14 @@ class Client:
         from modelyard.client.accounts import AccountsClient
 
         return AccountsClient(self.backend)
+
+    @property
+    def approvals(self) -> ApprovalsClient:
+        """Protection rules on aliases and traffic, and the approval requests they make."""
+        # Each sub-client loads on first use, so `import modelyard` stays fast.
+        from modelyard.client.approvals import ApprovalsClient
+
+        return ApprovalsClient(self.backend)
 
     @property
     def audit(self) -> AuditClient:

@@ -11,11 +11,12 @@ import os
 from typing import Any, BinaryIO, Protocol
 
 from modelyard.config import BackendKind, Settings
-from modelyard.core import identity
+from modelyard.core import identity, protection
 from modelyard.core.checkpoints import CheckpointSigner
 from modelyard.core.operations import Operation, OperationContext, Req, Resp
 from modelyard.core.permissions import AllowAll, PermissionCheck
 from modelyard.core.unit_of_work import Actor, Clock, system_clock_ms, unit_of_work
+from modelyard.errors import ApprovalRequested
 from modelyard.storage.artifacts import BlobInfo, BlobStore
 from modelyard.storage.db.database import Database
 from modelyard.storage.db.migrate import ensure_schema
@@ -83,7 +84,21 @@ class LocalBackend:
         if op.policy is not None:
             with unit_of_work(self.db, who, op.policy, reason=reason, clock=self.clock) as uow:
                 ctx = OperationContext(uow.conn, self.blobs, who, self.clock, uow, self.signer)
-                return op.handler(ctx, request)
+                # A protected change is screened in its own transaction, before it runs.
+                pending = (
+                    None
+                    if op.guard is None
+                    else protection.screen(ctx, op, op.guard, request, self.permissions)
+                )
+                if pending is None:
+                    return op.handler(ctx, request)
+            # Committed: the request is kept; the change waits for an approver.
+            raise ApprovalRequested(
+                f"{pending.target_uri} is protected: your change ({pending.summary}) is "
+                f"approval request {pending.id}; an approver decides it with "
+                f"`modelyard approvals approve {pending.id}` (or reject)",
+                details={"approval": pending.model_dump(mode="json")},
+            )
         with self.db.read() as conn:
             ctx = OperationContext(conn, self.blobs, who, self.clock, signer=self.signer)
             return op.handler(ctx, request)

@@ -39,6 +39,7 @@ from sqlalchemy import Connection
 
 from modelyard.core.checkpoints import CheckpointSigner
 from modelyard.core.fields import INT64_MAX, INT64_MIN, names_sentence
+from modelyard.core.guards import Guard
 from modelyard.core.unit_of_work import ActionPolicy, Actor, Clock, UnitOfWork, system_clock_ms
 from modelyard.errors import InvalidInput
 from modelyard.storage.artifacts import BlobStore
@@ -236,6 +237,8 @@ class Operation(Generic[Req, Resp]):
     summary: str
     handler: Callable[[OperationContext, Req], Resp] = field(repr=False)
     without_event: str | None = None
+    # Set on a change a protection rule can cover (an alias, an endpoint's traffic).
+    guard: Guard | None = None
 
     @property
     def writes(self) -> bool:
@@ -286,10 +289,12 @@ class OperationSet:
         audit: str,
         idempotent: bool = False,
         without_event: str | None = None,
+        guard: Guard | None = None,
     ) -> Callable[[Callable[[OperationContext, Req], Resp]], Operation[Req, Resp]]:
         """Declare a change: runs in a unit of work that records ``audit`` for it.
 
         A change emits a lifecycle event unless ``without_event`` says why it has none.
+        ``guard`` makes it a change protection rules can cover (``core/protection.py``).
         """
         return self._declare(
             method,
@@ -298,6 +303,7 @@ class OperationSet:
             audit=audit,
             idempotent=idempotent,
             without_event=without_event,
+            guard=guard,
         )
 
     def _declare(
@@ -309,6 +315,7 @@ class OperationSet:
         audit: str | None,
         idempotent: bool,
         without_event: str | None = None,
+        guard: Guard | None = None,
     ) -> Callable[[Callable[[OperationContext, Req], Resp]], Operation[Req, Resp]]:
         def decorate(fn: Callable[[OperationContext, Req], Resp]) -> Operation[Req, Resp]:
             hints = typing.get_type_hints(fn)
@@ -331,6 +338,7 @@ class OperationSet:
                 summary=(fn.__doc__ or fn.__name__).strip().splitlines()[0],
                 handler=fn,
                 without_event=without_event,
+                guard=guard,
             )
             self.operations.append(op)
             return op

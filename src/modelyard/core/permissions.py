@@ -68,6 +68,6 @@ class Authenticated:
         if Role(held) < role:
             raise PermissionDenied(
                 f"{operation} needs the permission {permission} (the {role.label} role or "
-                f"above in workspace '{workspace}'); '{actor.name}' is a {Role(held).label}",
+                f"above in workspace '{workspace}'); '{actor.name}' is {Role(held).with_article}",
                 details={"permission": permission, "role": Role(held).label},
             )

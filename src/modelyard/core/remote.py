@@ -29,7 +29,8 @@ _CHUNK = 1024 * 1024
 
 
 def _raise_for_error(response: httpx.Response) -> None:
-    if response.is_success:
+    # 202: a protected change became an approval request, sent as the error body says.
+    if response.is_success and response.status_code != 202:
         return
     try:
         body = response.json()

@@ -33,6 +33,11 @@ class Role(IntEnum):
     def label(self) -> str:
         return self.name.lower()
 
+    @property
+    def with_article(self) -> str:
+        """``a viewer``, ``an approver``."""
+        return ("an " if self.label[0] in "aeiou" else "a ") + self.label
+
     @classmethod
     def parse(cls, text: str) -> Role:
         try:

@@ -79,6 +79,7 @@ class _Change:
     target_id: str
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+    reason: str | None
 
 
 @dataclass(slots=True)
@@ -136,7 +137,19 @@ class UnitOfWork:
     ) -> None:
         """Note a change for the audit log (written when the transaction commits), under the
         declared action of the operation running now."""
-        self._changes.append(_Change(self.action, target_kind, target_id, before, after))
+        self._changes.append(
+            _Change(self.action, target_kind, target_id, before, after, self.reason)
+        )
+
+    @contextmanager
+    def explained(self, reason: str) -> Iterator[None]:
+        """Records made in the block carry ``reason`` instead of the operation's (a change
+        an approval makes says who asked for it and why)."""
+        outer, self.reason = self.reason, reason
+        try:
+            yield
+        finally:
+            self.reason = outer
 
     def emit(self, event_type: str, subject: str, payload: dict[str, Any]) -> None:
         """Queue a lifecycle event in the outbox, committed with the change."""
@@ -179,7 +192,7 @@ class UnitOfWork:
                     "action": change.action,
                     "target_kind": change.target_kind,
                     "target_id": change.target_id,
-                    "reason": self.reason,
+                    "reason": change.reason,
                     "before": change.before,
                     "after": change.after,
                     "prev_hash": prev,

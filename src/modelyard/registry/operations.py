@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 
+from modelyard.core.guards import Guard, ProtectedKind
 from modelyard.core.operations import Done, OperationContext, OperationSet
 from modelyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from modelyard.registry.flavors import (
@@ -332,8 +333,20 @@ def _record_alias(
     )
 
 
+def _alias_target(req: SetAlias | DeleteAlias) -> str:
+    return f"{req.model}@{req.alias}"
+
+
 @ops.write(
-    "PUT", "/models/{model}/aliases/{alias}", permission="models:write", audit="model.alias.set"
+    "PUT",
+    "/models/{model}/aliases/{alias}",
+    permission="models:write",
+    audit="model.alias.set",
+    guard=Guard(
+        ProtectedKind.ALIAS,
+        _alias_target,
+        lambda req: f"point {req.model}@{req.alias} at version {req.version}",
+    ),
 )
 def set_alias(ctx: OperationContext, req: SetAlias) -> ModelVersion:
     """Point an alias (``champion``, ``challenger``...) at a version; the move is kept."""
@@ -381,6 +394,7 @@ def set_alias(ctx: OperationContext, req: SetAlias) -> ModelVersion:
     "/models/{model}/aliases/{alias}",
     permission="models:write",
     audit="model.alias.deleted",
+    guard=Guard(ProtectedKind.ALIAS, _alias_target, lambda req: f"remove {req.model}@{req.alias}"),
 )
 def delete_alias(ctx: OperationContext, req: DeleteAlias) -> Done:
     """Remove an alias; its history keeps the removal."""

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import modelyard
+from modelyard.approvals.operations import OPERATIONS as APPROVAL_OPERATIONS
 from modelyard.cards.operations import OPERATIONS as CARD_OPERATIONS
 from modelyard.config import Settings
 from modelyard.core.backend import LocalBackend
@@ -70,6 +71,7 @@ ALL_OPERATIONS: tuple[Operation[Any, Any], ...] = (
     *GOVERNANCE_OPERATIONS,
     *ACCOUNT_OPERATIONS,
     *MEMBER_OPERATIONS,
+    *APPROVAL_OPERATIONS,
     *CARD_OPERATIONS,
     *LINEAGE_OPERATIONS,
     *HOUSEKEEPING_OPERATIONS,

@@ -23,6 +23,8 @@ REF_TEMPLATE = "#/components/schemas/{model}-Input"
 
 
 _WHY = {
+    202: "The change is protected: it became an approval request (details.approval), "
+    "made when an approver approves it.",
     400: "The request breaks a rule: a field out of bounds, a name that is not allowed.",
     401: "With auth on: no token, or one that is unknown, revoked or expired.",
     403: "With auth on: the caller lacks the permission the operation needs.",
@@ -42,6 +44,8 @@ def operation_responses(op: Operation[Any, Any]) -> dict[int | str, dict[str, An
     """What an operation can answer besides 200: reads cannot conflict; with auth on, any
     operation may answer 401 (no or a bad token) or 403 (a permission the caller lacks)."""
     statuses = (400, 401, 403, 404, 409, 413, 503) if op.writes else (400, 401, 403, 404, 413, 503)
+    if op.guard is not None:
+        statuses = (202, *statuses)
     return error_responses(*statuses)
 
 

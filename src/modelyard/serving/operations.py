@@ -289,6 +289,13 @@ def delete_deployment(ctx: OperationContext, req: DeleteDeployment) -> Done:
     "/endpoints/{endpoint}/traffic",
     permission="serving:write",
     audit="endpoint.traffic.changed",
+    guard=records.traffic_guard(
+        lambda req: (
+            f"set the traffic of {req.endpoint} to "
+            + (", ".join(f"{k} {v}%" for k, v in req.traffic.items()) or "nothing")
+            + ("" if req.mirror is None else f" (mirror {req.mirror})")
+        ),
+    ),
 )
 def set_traffic(ctx: OperationContext, req: SetTraffic) -> Endpoint:
     """Split live traffic between deployments (shares add up to 100) and set the mirror."""

@@ -8,16 +8,23 @@ rollout step).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select, update
 
+from modelyard.core.guards import Guard, ProtectedKind
 from modelyard.core.operations import OperationContext
 from modelyard.errors import NotFound
 from modelyard.serving.models import Deployment, DeploymentConfig, Endpoint, Rollout, RolloutState
 from modelyard.storage.db.tables import deployments, endpoints, rollouts
 
 ACTIVE_STATES = [RolloutState.RUNNING.value, RolloutState.PAUSED.value]
+
+
+def traffic_guard(describe: Callable[[Any], str]) -> Guard:
+    """The declaration of a change to an endpoint's traffic, which a rule can protect."""
+    return Guard(ProtectedKind.TRAFFIC, lambda req: req.endpoint, describe)
 
 
 def endpoint_row(ctx: OperationContext, name: str, *, lock: bool = False) -> Any:

@@ -92,7 +92,17 @@ def _refuse_if_active(ctx: OperationContext, endpoint: str) -> None:
 
 
 @ops.write(
-    "POST", "/endpoints/{endpoint}/rollouts", permission="serving:write", audit="rollout.started"
+    "POST",
+    "/endpoints/{endpoint}/rollouts",
+    permission="serving:write",
+    audit="rollout.started",
+    guard=records.traffic_guard(
+        lambda req: (
+            f"roll {req.endpoint} out to {req.target} in steps "
+            + "/".join(str(s) for s in req.steps)
+            + "%"
+        ),
+    ),
 )
 def start_rollout(ctx: OperationContext, req: StartRollout) -> Rollout:
     """Move traffic to ``target`` step by step; the first step takes effect now."""

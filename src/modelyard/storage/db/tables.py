@@ -510,6 +510,7 @@ approval_requests = Table(
     Column("request", JSON, nullable=False),
     Column("kind", String(16), nullable=False),
     Column("target", String(400), nullable=False),
+    Column("summary", String(1000), nullable=False),
     Column("rule_id", Integer().with_variant(BigInteger, "postgresql"), nullable=True),
     Column("state", String(16), nullable=False),
     Column("requested_by", String(250), nullable=False),

@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("request", sa.JSON(), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("target", sa.String(length=400), nullable=False),
+        sa.Column("summary", sa.String(length=1000), nullable=False),
         sa.Column("rule_id", _ID, nullable=True),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("requested_by", sa.String(length=250), nullable=False),

@@ -1,0 +1,1 @@
+"""Approvals: protection rules on aliases and traffic, and the requests they make."""
