@@ -209,6 +209,12 @@ def reset_postgres(url: str) -> None:
     engine = create_engine(normalize_db_url(url))
     names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     with engine.begin() as conn:
+        # Other workspaces' schemas go with their data; a test makes the ones it needs.
+        schemas = conn.execute(
+            text("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'modelyard\\_ws\\_%'")
+        ).scalars()
+        for schema in list(schemas):
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         if conn.execute(text("SELECT to_regclass('public.runs')")).scalar() is not None:
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
             conn.execute(

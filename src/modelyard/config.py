@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from modelyard.errors import InvalidInput
@@ -52,7 +52,12 @@ class Settings(BaseSettings):
         "(default: <home>/artifacts, or beside the SQLite file)",
     )
     user: str = Field(default_factory=_default_user, description="Actor recorded on changes")
-    workspace: str = Field(default="default", description="Workspace used when none is given")
+    workspace: str = Field(
+        default="default",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        max_length=64,
+        description="Workspace to work in (names are unique per workspace)",
+    )
     token: SecretStr | None = Field(
         default=None,
         description="API token sent to a server with auth on (default: the one "
@@ -185,5 +190,13 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Settings read once per process; tests pass their own ``Settings`` instead."""
-    return Settings()
+    """Settings read once per process; tests pass their own ``Settings`` instead. A bad
+    value is a user error naming its environment variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"MODELYARD_{'_'.join(str(p) for p in e['loc']).upper()}={e.get('input')!r}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise InvalidInput(f"bad setting: {problems}") from None

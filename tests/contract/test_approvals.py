@@ -41,12 +41,14 @@ class RolesByName:
     def __init__(self, roles: dict[str, Role]) -> None:
         self.roles = roles
 
-    def check(self, actor: Actor, permission: str, operation: str) -> None:
+    def check(
+        self, actor: Actor, permission: str, operation: str, workspace: str = "default"
+    ) -> None:
         role = self.roles.get(actor.name)
         proven = replace(
             actor, authenticated=True, roles=() if role is None else (("default", int(role)),)
         )
-        Authenticated().check(proven, permission, operation)
+        Authenticated().check(proven, permission, operation, workspace)
 
 
 Acting = Callable[[str], Client]
@@ -94,8 +96,17 @@ class ActingAs:
     def __init__(self, local: LocalBackend, name: str) -> None:
         self.local, self.name = local, name
 
-    def call(self, op: Operation[Req, Resp], request: Req, *, reason: str | None = None) -> Resp:
-        return self.local.call(op, request, reason=reason, actor=Actor(self.name))
+    def call(
+        self,
+        op: Operation[Req, Resp],
+        request: Req,
+        *,
+        reason: str | None = None,
+        workspace: str | None = None,
+    ) -> Resp:
+        return self.local.call(
+            op, request, reason=reason, actor=Actor(self.name), workspace=workspace
+        )
 
     def __getattr__(self, attr: str) -> object:
         return getattr(self.local, attr)

@@ -20,17 +20,26 @@ def test_names_are_unique_per_workspace(client: Client) -> None:
     client.create_experiment("churn")
     with pytest.raises(AlreadyExists, match="churn"):
         client.create_experiment("churn")
+    # A workspace is made on purpose, never by naming it.
+    with pytest.raises(NotFound, match="workspace 'team-b' does not exist"):
+        client.create_experiment("churn", workspace="team-b")
+    client.accounts.create_workspace("team-b")
     other = client.create_experiment("churn", workspace="team-b")
     assert other.workspace == "team-b"
     assert client.get_experiment_by_name("churn", workspace="team-b") == other
+    # An id names an experiment in its own workspace only.
+    with pytest.raises(NotFound):
+        client.get_experiment(other.id)
 
 
-def test_list_filters_by_workspace_in_creation_order(client: Client) -> None:
+def test_list_shows_one_workspace_in_creation_order(client: Client) -> None:
     a = client.create_experiment("a")
     b = client.create_experiment("b")
-    client.create_experiment("c", workspace="other")
+    client.accounts.create_workspace("other")
+    c = client.create_experiment("c", workspace="other")
     assert [e.id for e in client.list_experiments(workspace="default")] == [a.id, b.id]
-    assert len(client.list_experiments()) == 3
+    assert [e.id for e in client.list_experiments()] == [a.id, b.id]
+    assert [e.id for e in client.list_experiments(workspace="other")] == [c.id]
 
 
 def test_unknown_experiment_is_not_found_naming_it(client: Client) -> None:

@@ -20,9 +20,16 @@ class CountingBackend:
         self.inner = inner
         self.calls: Counter[str] = Counter()
 
-    def call(self, op: Operation[Any, Any], request: Any, *, reason: str | None = None) -> Any:
+    def call(
+        self,
+        op: Operation[Any, Any],
+        request: Any,
+        *,
+        reason: str | None = None,
+        workspace: str | None = None,
+    ) -> Any:
         self.calls[op.name] += 1
-        return self.inner.call(op, request, reason=reason)
+        return self.inner.call(op, request, reason=reason, workspace=workspace)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

@@ -146,10 +146,12 @@ class Route:
     path: str
 
 
-ROUTES = [
-    Route(op.name, op.method, API_PREFIX + re.sub(r"\{[^}]+\}", "x", op.path))
-    for op in ALL_OPERATIONS
-] + [
+def _filled(path: str) -> str:
+    """A route's path with every parameter filled: its workspace is the callers' one."""
+    return re.sub(r"\{[^}]+\}", "x", path.replace("{workspace}", "default"))
+
+
+ROUTES = [Route(op.name, op.method, API_PREFIX + _filled(op.path)) for op in ALL_OPERATIONS] + [
     Route("blobs.head", "HEAD", f"{API_PREFIX}/blobs/{BLOB}"),
     Route("blobs.get", "GET", f"{API_PREFIX}/blobs/{BLOB}"),
     Route("blobs.put", "PUT", f"{API_PREFIX}/blobs/{BLOB}"),

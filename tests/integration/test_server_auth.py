@@ -254,3 +254,30 @@ def test_a_contributors_protected_change_answers_202_with_the_request(
     documented = httpx.get(f"{server.url}/openapi.json").json()
     responses = documented["paths"]["/api/v1/models/{model}/aliases/{alias}"]["put"]["responses"]
     assert "202" in responses
+
+
+def test_a_member_sees_their_own_workspace_and_nothing_of_the_others(
+    server: AuthServer,
+) -> None:
+    owner = server.client(server.admin_token)
+    owner.accounts.create_workspace("fraud-team")
+    owner.accounts.create_user("fay")
+    owner.accounts.set_member("fay", "contributor", workspace="fraud-team")
+    token = owner.accounts.create_token(user="fay").token
+    owner.create_experiment("default-only")
+
+    def as_fay(workspace: str) -> Client:
+        remote = RemoteBackend(server.url, user="fay", token=token, retries=0, workspace=workspace)
+        return Client(settings=server.settings, backend=remote)
+
+    mine = as_fay("fraud-team")
+    made = mine.create_experiment("fraud")
+    assert made.workspace == "fraud-team"
+    assert [e.name for e in mine.list_experiments()] == ["fraud"]
+    assert [w.name for w in mine.accounts.workspaces()] == ["fraud-team"]
+    # Another workspace, and one that does not exist, answer alike: names do not leak.
+    for elsewhere in ("default", "no-such-team"):
+        with pytest.raises(NotFound, match="does not exist or you are not a member"):
+            as_fay(elsewhere).list_experiments()
+    with pytest.raises(NotFound, match="does not exist or you are not a member"):
+        mine.get_experiment_by_name("default-only", workspace="default")

@@ -32,9 +32,8 @@ from modelyard.core.protection import (
     ApprovalState,
     approval_from_row,
     decision_event,
-    ensure_default_workspace,
+    ensure_workspace_row,
 )
-from modelyard.core.roles import DEFAULT_WORKSPACE
 from modelyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied
 from modelyard.governance.targets import escape_like
 from modelyard.registry.operations import delete_alias, set_alias
@@ -61,11 +60,11 @@ def create_protection_rule(ctx: OperationContext, req: CreateProtectionRule) -> 
     """Protect an alias or an endpoint's traffic: changing it then needs the approver role
     and a reason, or (``require_approval``) an approver's approval of a contributor's
     request."""
-    ensure_default_workspace(ctx)
+    ensure_workspace_row(ctx)
     c = protection_rules.c
     taken = ctx.conn.execute(
         select(c.id).where(
-            c.workspace == DEFAULT_WORKSPACE, c.kind == req.kind.value, c.scope == req.scope
+            c.workspace == ctx.workspace, c.kind == req.kind.value, c.scope == req.scope
         )
     ).first()
     if taken is not None:
@@ -75,7 +74,7 @@ def create_protection_rule(ctx: OperationContext, req: CreateProtectionRule) -> 
             details={"rule": taken.id},
         )
     row: dict[str, Any] = {
-        "workspace": DEFAULT_WORKSPACE,
+        "workspace": ctx.workspace,
         "kind": req.kind.value,
         "scope": req.scope,
         "require_approval": req.require_approval,
@@ -99,7 +98,7 @@ def create_protection_rule(ctx: OperationContext, req: CreateProtectionRule) -> 
 def list_protection_rules(ctx: OperationContext, req: ListProtectionRules) -> ProtectionRuleList:
     """The workspace's protection rules, oldest first."""
     c = protection_rules.c
-    query = select(protection_rules).where(c.workspace == DEFAULT_WORKSPACE).order_by(c.id)
+    query = select(protection_rules).where(c.workspace == ctx.workspace).order_by(c.id)
     if req.kind is not None:
         query = query.where(c.kind == req.kind.value)
     return ProtectionRuleList(rules=[_rule(r) for r in ctx.conn.execute(query).mappings()])
@@ -114,7 +113,7 @@ def list_protection_rules(ctx: OperationContext, req: ListProtectionRules) -> Pr
 def delete_protection_rule(ctx: OperationContext, req: DeleteProtectionRule) -> Done:
     """Remove a protection rule; requests it caused stay as they are."""
     c = protection_rules.c
-    where = (c.id == req.id, c.workspace == DEFAULT_WORKSPACE)
+    where = (c.id == req.id, c.workspace == ctx.workspace)
     row = ctx.conn.execute(select(protection_rules).where(*where)).mappings().first()
     if row is None:
         raise NotFound.of("protection rule", req.id)
@@ -133,7 +132,7 @@ def delete_protection_rule(ctx: OperationContext, req: DeleteProtectionRule) -> 
 def list_approvals(ctx: OperationContext, req: ListApprovals) -> ApprovalList:
     """Approval requests, newest first: the pending ones unless ``state`` says otherwise."""
     c = approval_requests.c
-    query = select(approval_requests).where(c.workspace == DEFAULT_WORKSPACE)
+    query = select(approval_requests).where(c.workspace == ctx.workspace)
     if req.state != StateFilter.ALL:
         query = query.where(c.state == req.state.value)
     if req.requested_by is not None:
@@ -167,7 +166,7 @@ def _target_condition(target: str) -> ColumnElement[bool]:
 
 def _approval(ctx: OperationContext, approval_id: int, *, lock: bool = False) -> ApprovalRequest:
     c = approval_requests.c
-    query = select(approval_requests).where(c.id == approval_id, c.workspace == DEFAULT_WORKSPACE)
+    query = select(approval_requests).where(c.id == approval_id, c.workspace == ctx.workspace)
     row = ctx.conn.execute(query.with_for_update() if lock else query).mappings().first()
     if row is None:
         raise NotFound.of("approval request", approval_id)

@@ -270,3 +270,32 @@ def list_members(workspace: WorkspaceOption = "default", as_json: JsonOption = F
         found,
         lambda m: [m.user, m.role, format_time(m.added_at), m.added_by],
     )
+
+
+workspaces_app = command_group(
+    "Workspaces: separate namespaces on one store (server admins make them)."
+)
+
+
+@workspaces_app.command("create")
+def create_workspace(
+    name: Annotated[str, typer.Argument(help="e.g. team-a.")],
+    reason: ReasonOption = None,
+) -> None:
+    """Make a workspace; give it members with `modelyard members add USER --workspace NAME`."""
+    with user_errors():
+        made = open_client().accounts.create_workspace(name, reason=reason)
+    typer.echo(f"workspace {made.name}: use it with --workspace {made.name} or MODELYARD_WORKSPACE")
+
+
+@workspaces_app.command("list")
+def list_workspaces(as_json: JsonOption = False) -> None:
+    """The workspaces you may see."""
+    with user_errors():
+        found = open_client().accounts.workspaces()
+    if as_json:
+        print_json(found)
+        return
+    print_table(
+        "Workspaces", ["name", "created"], found, lambda w: [w.name, format_time(w.created_at)]
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -57,6 +58,7 @@ app.add_typer(accounts.auth_app, name="auth")
 app.add_typer(accounts.users_app, name="users")
 app.add_typer(accounts.tokens_app, name="tokens")
 app.add_typer(accounts.members_app, name="members")
+app.add_typer(accounts.workspaces_app, name="workspaces")
 app.add_typer(approvals.protection_app, name="protection")
 app.add_typer(approvals.approvals_app, name="approvals")
 app.command("supervisor")(endpoints.supervisor)
@@ -82,8 +84,20 @@ def _main(
             callback=_print_version,
         ),
     ] = False,
+    workspace: Annotated[
+        str | None,
+        typer.Option(
+            "--workspace",
+            "-w",
+            help="The workspace to work in (default: MODELYARD_WORKSPACE, else default).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Self-hosted MLOps."""
+    if workspace is not None:
+        # Read by Settings, as if the user had exported it, for this command only.
+        os.environ["MODELYARD_WORKSPACE"] = workspace
 
 
 def run() -> None:

@@ -28,11 +28,23 @@ from modelyard.governance.account_models import (
     UserKind,
     WhoAmI,
 )
+from modelyard.tracking import operations as tracking
+from modelyard.tracking.models import EnsureWorkspace, ListWorkspaces, Workspace
 
 
 class AccountsClient:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
+
+    def create_workspace(self, name: str, *, reason: str | None = None) -> Workspace:
+        """Make a workspace (server admins): its own namespace of experiments, runs,
+        models, environments, pipelines, schedules and endpoints. Made already: returned."""
+        request = EnsureWorkspace(name=name)
+        return self.backend.call(tracking.ensure_workspace, request, reason=reason)
+
+    def workspaces(self) -> builtins.list[Workspace]:
+        """The workspaces you may see: all for a server admin, your own for the others."""
+        return self.backend.call(tracking.list_workspaces, ListWorkspaces()).workspaces
 
     def whoami(self) -> Identity:
         return self.backend.call(ops.whoami, WhoAmI())

@@ -72,12 +72,15 @@ class AuditClient:
         self, checkpoint: dict[str, Any] | None = None, *, trusted_key: bytes | None = None
     ) -> AuditVerdict:
         """Walk the chain; with a checkpoint (as read from its file), check its signature
-        here (made by ``trusted_key`` when given) and that the log still holds its tip."""
+        here (made by ``trusted_key`` when given) and that the log of its workspace still
+        holds its tip."""
         if checkpoint is None:
             return self.backend.call(ops.verify_audit, VerifyAudit())
         check_signature(checkpoint, trusted_key)
         request = VerifyAudit(checkpoint_seq=checkpoint["seq"], checkpoint_hash=checkpoint["hash"])
-        return self.backend.call(ops.verify_audit, request)
+        # A checkpoint is of one workspace's chain (signed with it): verified against that.
+        where = str(checkpoint.get("workspace", "default"))
+        return self.backend.call(ops.verify_audit, request, workspace=where)
 
     def checkpoint(self, *, reason: str | None = None) -> Checkpoint:
         """Sign the chain's tip with the store's key (the server's, for a remote store)."""

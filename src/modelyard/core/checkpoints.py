@@ -96,7 +96,9 @@ class CheckpointSigner:
     def publish(self, checkpoint: dict[str, Any]) -> Path:
         """Keep ``checkpoint`` as a file of its own (never overwritten); returns its path."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"checkpoint-{checkpoint['seq']:012d}-{checkpoint['at']}.json"
+        workspace = checkpoint.get("workspace", "default")
+        prefix = "checkpoint" if workspace == "default" else f"checkpoint-{workspace}"
+        path = self.folder / f"{prefix}-{checkpoint['seq']:012d}-{checkpoint['at']}.json"
         path.write_text(json.dumps(checkpoint, indent=2) + "\n")
         return path
 

@@ -40,6 +40,7 @@ from sqlalchemy import Connection
 from modelyard.core.checkpoints import CheckpointSigner
 from modelyard.core.fields import INT64_MAX, INT64_MIN, names_sentence
 from modelyard.core.guards import Guard
+from modelyard.core.roles import DEFAULT_WORKSPACE
 from modelyard.core.unit_of_work import ActionPolicy, Actor, Clock, UnitOfWork, system_clock_ms
 from modelyard.errors import InvalidInput
 from modelyard.storage.artifacts import BlobStore
@@ -189,6 +190,11 @@ class OperationContext:
     # Signs audit checkpoints with a key kept outside the database (None: this backend
     # has no home folder to keep one in).
     signer: CheckpointSigner | None = None
+    # The workspace the operation runs in: ``conn`` is its database.
+    workspace: str = DEFAULT_WORKSPACE
+    # Read transactions on every other workspace's database, one after the other (for
+    # what must see the whole store: gc, whose blobs all workspaces share).
+    other_workspaces: Callable[[], Iterator[Connection]] | None = None
 
     def now_ms(self) -> int:
         return self.clock()
@@ -239,6 +245,9 @@ class Operation(Generic[Req, Resp]):
     without_event: str | None = None
     # Set on a change a protection rule can cover (an alias, an endpoint's traffic).
     guard: Guard | None = None
+    # Runs on the server-wide tables (users, tokens, members, the workspaces themselves,
+    # the blob store) rather than in one workspace's.
+    server_wide: bool = False
 
     @property
     def writes(self) -> bool:
@@ -263,11 +272,19 @@ class Operation(Generic[Req, Resp]):
             raise invalid_input(exc, f"request for {self.name}") from None
 
 
+def workspace_of(op: Operation[Any, Any], request: Any, default: str) -> str:
+    """The workspace a call acts in: the one its request names (a member's workspace, an
+    experiment's), else the caller's."""
+    named = getattr(request, "workspace", None)
+    return named if isinstance(named, str) and named else default
+
+
 class OperationSet:
     """The operations of one area, in declaration order."""
 
-    def __init__(self, area: str) -> None:
+    def __init__(self, area: str, *, server_wide: bool = False) -> None:
         self.area = area
+        self.server_wide = server_wide
         self.operations: list[Operation[Any, Any]] = []
 
     def read(
@@ -276,9 +293,12 @@ class OperationSet:
         *,
         permission: str,
         method: HttpMethod = "GET",
+        server_wide: bool = False,
     ) -> Callable[[Callable[[OperationContext, Req], Resp]], Operation[Req, Resp]]:
         """Declare a read: runs in a read transaction and may be retried freely."""
-        return self._declare(method, path, permission, audit=None, idempotent=True)
+        return self._declare(
+            method, path, permission, audit=None, idempotent=True, server_wide=server_wide
+        )
 
     def write(
         self,
@@ -290,6 +310,7 @@ class OperationSet:
         idempotent: bool = False,
         without_event: str | None = None,
         guard: Guard | None = None,
+        server_wide: bool = False,
     ) -> Callable[[Callable[[OperationContext, Req], Resp]], Operation[Req, Resp]]:
         """Declare a change: runs in a unit of work that records ``audit`` for it.
 
@@ -304,6 +325,7 @@ class OperationSet:
             idempotent=idempotent,
             without_event=without_event,
             guard=guard,
+            server_wide=server_wide,
         )
 
     def _declare(
@@ -316,6 +338,7 @@ class OperationSet:
         idempotent: bool,
         without_event: str | None = None,
         guard: Guard | None = None,
+        server_wide: bool = False,
     ) -> Callable[[Callable[[OperationContext, Req], Resp]], Operation[Req, Resp]]:
         def decorate(fn: Callable[[OperationContext, Req], Resp]) -> Operation[Req, Resp]:
             hints = typing.get_type_hints(fn)
@@ -339,6 +362,7 @@ class OperationSet:
                 handler=fn,
                 without_event=without_event,
                 guard=guard,
+                server_wide=server_wide or self.server_wide,
             )
             self.operations.append(op)
             return op

@@ -17,19 +17,24 @@ from modelyard.errors import NotFound, PermissionDenied, Unauthenticated
 
 
 class PermissionCheck(Protocol):
-    """Decides whether ``actor`` may use ``permission`` (``"models:write"``).
+    """Decides whether ``actor`` may use ``permission`` (``"models:write"``) in
+    ``workspace``.
 
     Raises ``PermissionDenied`` (or ``NotFound``, where saying "denied" would reveal that
     something exists) to refuse; returns to allow.
     """
 
-    def check(self, actor: Actor, permission: str, operation: str) -> None: ...
+    def check(
+        self, actor: Actor, permission: str, operation: str, workspace: str = DEFAULT_WORKSPACE
+    ) -> None: ...
 
 
 class AllowAll:
     """Every actor may do everything: the single-user embedded store."""
 
-    def check(self, actor: Actor, permission: str, operation: str) -> None:
+    def check(
+        self, actor: Actor, permission: str, operation: str, workspace: str = DEFAULT_WORKSPACE
+    ) -> None:
         return None
 
 
@@ -39,7 +44,9 @@ class Authenticated:
     everything. A caller who is no member of the workspace is told it does not exist
     (404), so workspace names do not leak."""
 
-    def check(self, actor: Actor, permission: str, operation: str) -> None:
+    def check(
+        self, actor: Actor, permission: str, operation: str, workspace: str = DEFAULT_WORKSPACE
+    ) -> None:
         if not actor.authenticated:
             raise Unauthenticated(
                 f"{operation} needs a token: send Authorization: Bearer <token> "
@@ -55,8 +62,6 @@ class Authenticated:
                 f"have; '{actor.name}' is not one",
                 details={"permission": permission},
             )
-        # Until objects carry their workspace, every operation is on the default one.
-        workspace = DEFAULT_WORKSPACE
         held = actor.role_in(workspace)
         if held is None:
             raise NotFound(

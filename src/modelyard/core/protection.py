@@ -29,7 +29,6 @@ from sqlalchemy import insert, select
 from modelyard.core.guards import Guard, ProtectedKind, protected_uri
 from modelyard.core.operations import Model, Operation, OperationContext
 from modelyard.core.permissions import PermissionCheck
-from modelyard.core.roles import DEFAULT_WORKSPACE
 from modelyard.core.unit_of_work import ActionPolicy
 from modelyard.errors import InvalidInput, PermissionDenied
 from modelyard.storage.db.inserts import insert_if_absent
@@ -94,7 +93,7 @@ def rule_for(ctx: OperationContext, kind: ProtectedKind, target: str) -> Rule | 
     c = protection_rules.c
     rows = ctx.conn.execute(
         select(c.id, c.scope, c.require_approval).where(
-            c.workspace == DEFAULT_WORKSPACE, c.kind == kind.value, c.scope.in_(candidates)
+            c.workspace == ctx.workspace, c.kind == kind.value, c.scope.in_(candidates)
         )
     ).all()
     if not rows:
@@ -103,9 +102,10 @@ def rule_for(ctx: OperationContext, kind: ProtectedKind, target: str) -> Rule | 
     return Rule(int(best.id), kind, str(best.scope), bool(best.require_approval))
 
 
-def ensure_default_workspace(ctx: OperationContext) -> None:
-    """``default`` exists in every store once something in it is used; made here if not."""
-    insert_if_absent(ctx.conn, workspaces, {"name": DEFAULT_WORKSPACE, "created_at": ctx.now_ms()})
+def ensure_workspace_row(ctx: OperationContext) -> None:
+    """The workspace's row in its own database, which its records name; ``default``'s is
+    made on first use."""
+    insert_if_absent(ctx.conn, workspaces, {"name": ctx.workspace, "created_at": ctx.now_ms()})
 
 
 def approval_from_row(row: Any) -> ApprovalRequest:
@@ -127,7 +127,7 @@ def screen(
         return None
     uri = protected_uri(guard.kind, target)
     try:
-        permissions.check(ctx.actor, APPROVE_PERMISSION, op.name)
+        permissions.check(ctx.actor, APPROVE_PERMISSION, op.name, ctx.workspace)
         allowed = True
     except PermissionDenied:
         if not rule.require_approval:
@@ -161,9 +161,9 @@ def _request_approval(
     target: str,
     reason: str,
 ) -> ApprovalRequest:
-    ensure_default_workspace(ctx)
+    ensure_workspace_row(ctx)
     row: dict[str, Any] = {
-        "workspace": DEFAULT_WORKSPACE,
+        "workspace": ctx.workspace,
         "operation": op.name,
         "request": request.model_dump(mode="json", by_alias=True),
         "kind": guard.kind.value,

@@ -20,8 +20,9 @@ from typing import Any
 
 import httpx
 
-from modelyard.core.http_api import API_PREFIX, REASON_HEADER, USER_HEADER
-from modelyard.core.operations import Operation, Req, Resp
+from modelyard.core.http_api import API_PREFIX, REASON_HEADER, USER_HEADER, WORKSPACE_HEADER
+from modelyard.core.operations import Operation, Req, Resp, workspace_of
+from modelyard.core.roles import DEFAULT_WORKSPACE
 from modelyard.errors import BackendUnavailable, ModelyardError, error_from_dict
 from modelyard.storage.artifacts import BlobInfo
 
@@ -54,10 +55,12 @@ class RemoteBackend:
         retries: int = 3,
         transport: httpx.BaseTransport | None = None,
         token: str | None = None,
+        workspace: str = DEFAULT_WORKSPACE,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retries = retries
-        headers = {USER_HEADER: user}
+        self.workspace = workspace
+        headers = {USER_HEADER: user, WORKSPACE_HEADER: workspace}
         if token:
             # With auth on the server takes the actor from the token, not USER_HEADER.
             headers["Authorization"] = f"Bearer {token}"
@@ -84,9 +87,20 @@ class RemoteBackend:
                 time.sleep(min(0.1 * 2**attempt, 2.0))
                 attempt += 1
 
-    def call(self, op: Operation[Req, Resp], request: Req, *, reason: str | None = None) -> Resp:
+    def call(
+        self,
+        op: Operation[Req, Resp],
+        request: Req,
+        *,
+        reason: str | None = None,
+        workspace: str | None = None,
+    ) -> Resp:
         path = op.path.format(**{name: getattr(request, name) for name in op.path_params})
         headers = {REASON_HEADER: reason} if reason else {}
+        # The workspace travels as a header, whichever way it was named (see workspace_of).
+        where = workspace_of(op, request, workspace or self.workspace)
+        if where != self.workspace:
+            headers[WORKSPACE_HEADER] = where
         if op.method in ("GET", "DELETE"):
             fields = request.model_dump(mode="python", by_alias=True, exclude=set(op.path_params))
             params = {k: v for k, v in fields.items() if v is not None}

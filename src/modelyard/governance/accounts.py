@@ -34,7 +34,7 @@ from modelyard.governance.account_models import (
 from modelyard.storage.db.inserts import insert_if_absent
 from modelyard.storage.db.tables import api_tokens, users
 
-ops = OperationSet("accounts")
+ops = OperationSet("accounts", server_wide=True)
 _DAY_MS = 86_400_000
 
 

@@ -23,7 +23,7 @@ from modelyard.governance.account_models import (
 from modelyard.storage.db.inserts import insert_if_absent
 from modelyard.storage.db.tables import users, workspace_members, workspaces
 
-ops = OperationSet("members")
+ops = OperationSet("members", server_wide=True)
 
 
 def _workspace_exists(ctx: OperationContext, name: str) -> None:

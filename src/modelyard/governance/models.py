@@ -103,6 +103,8 @@ class Checkpoint(Model):
     at: int
     store: str
     created_by: str
+    # Whose chain: each workspace keeps its own (checkpoints made before workspaces: default).
+    workspace: str = "default"
     key_id: str
     public_key: str
     signature: str

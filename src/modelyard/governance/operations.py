@@ -129,6 +129,7 @@ def create_checkpoint(ctx: OperationContext, req: CreateCheckpoint) -> Checkpoin
         "hash": tip.hash,
         "at": ctx.now_ms(),
         "created_by": ctx.actor.name,
+        "workspace": ctx.workspace,
     }
     signed = ctx.signer.sign(payload)
     ctx.signer.publish(signed)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import Connection
 
@@ -31,8 +31,12 @@ def collect_garbage(
     min_age_seconds: int,
     dry_run: bool,
     now: Callable[[], float] = time.time,
+    other_workspaces: Callable[[], Iterable[Connection]] | None = None,
 ) -> GarbageReport:
-    """Delete (or with ``dry_run`` only count) blobs nothing names, older than the grace."""
+    """Delete (or with ``dry_run`` only count) blobs nothing names, older than the grace.
+
+    Every workspace shares the one blob store: what any workspace's records name is live
+    (``other_workspaces`` reads each database besides ``conn``'s)."""
     # Blob times are the store's wall clock, not the operation's (injectable) clock.
     cutoff = now() - min_age_seconds
     stored = stored_bytes = 0
@@ -43,6 +47,8 @@ def collect_garbage(
         if blob.modified < cutoff:
             candidates[blob.sha256] = blob.size
     live = live_blobs(conn, blobs)  # after the listing: see the module docstring
+    for other in other_workspaces() if other_workspaces is not None else ():
+        live |= live_blobs(other, blobs)
     doomed = sorted(sha for sha in candidates if sha not in live)
     deleted = freed = spared = 0
     if not dry_run:

@@ -11,7 +11,7 @@ from modelyard.core.operations import OperationContext, OperationSet
 from modelyard.housekeeping.collect import collect_garbage
 from modelyard.housekeeping.models import CollectGarbage, GarbageReport
 
-ops = OperationSet("housekeeping")
+ops = OperationSet("housekeeping", server_wide=True)
 
 
 @ops.write(
@@ -25,7 +25,11 @@ ops = OperationSet("housekeeping")
 def collect(ctx: OperationContext, req: CollectGarbage) -> GarbageReport:
     """Delete blobs no record names that are older than ``min_age_seconds``."""
     report = collect_garbage(
-        ctx.conn, ctx.blobs, min_age_seconds=req.min_age_seconds, dry_run=req.dry_run
+        ctx.conn,
+        ctx.blobs,
+        min_age_seconds=req.min_age_seconds,
+        dry_run=req.dry_run,
+        other_workspaces=ctx.other_workspaces,
     )
     if not req.dry_run:
         counts = report.model_dump(mode="json", exclude={"blobs", "truncated", "dry_run"})

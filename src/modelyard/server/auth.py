@@ -15,12 +15,14 @@ from starlette.requests import Request
 
 from modelyard.core.backend import LocalBackend
 from modelyard.core.fields import MAX_NAME_LENGTH
-from modelyard.core.http_api import USER_HEADER
+from modelyard.core.http_api import USER_HEADER, WORKSPACE_HEADER
+from modelyard.core.roles import DEFAULT_WORKSPACE
 from modelyard.core.unit_of_work import Actor
 from modelyard.errors import InvalidInput, Unauthenticated
 
 ANONYMOUS = Actor("anonymous")
 _MAX_AUTHORIZATION = 200
+MAX_WORKSPACE_LENGTH = 64
 
 
 def header_value(request: Request, name: str, limit: int) -> str | None:
@@ -58,7 +60,15 @@ class Gate:
             )
         return self.backend.authenticate(token.strip())
 
+    def workspace(self, request: Request) -> str:
+        """The workspace a request acts in: a path's ``{workspace}`` (a member's), else the
+        ``X-Modelyard-Workspace`` header, else ``default``."""
+        named = request.path_params.get("workspace") or header_value(
+            request, WORKSPACE_HEADER, MAX_WORKSPACE_LENGTH
+        )
+        return named or DEFAULT_WORKSPACE
+
     def allow(self, request: Request, permission: str, operation: str) -> Actor:
         who = self.actor(request)
-        self.backend.permissions.check(who, permission, operation)
+        self.backend.permissions.check(who, permission, operation, self.workspace(request))
         return who

@@ -89,6 +89,7 @@ def _endpoint(op: Operation[Any, Any], backend: LocalBackend, gate: Gate) -> End
             parsed,
             reason=header_value(request, REASON_HEADER, MAX_DESCRIPTION_LENGTH),
             actor=actor,
+            workspace=gate.workspace(request),
         )
         return Response(result.model_dump_json(by_alias=True), media_type="application/json")
 

@@ -74,6 +74,7 @@ def new_id() -> str:
     permission="workspaces:write",
     audit="workspace.created",
     idempotent=True,
+    server_wide=True,
 )
 def ensure_workspace(ctx: OperationContext, req: EnsureWorkspace) -> Workspace:
     """Create a workspace unless it exists (concurrent callers all get the one workspace)."""
@@ -86,11 +87,15 @@ def ensure_workspace(ctx: OperationContext, req: EnsureWorkspace) -> Workspace:
     return Workspace.model_validate(dict(found.one()))
 
 
-@ops.read("/workspaces", permission="workspaces:read")
+@ops.read("/workspaces", permission="workspaces:read", server_wide=True)
 def list_workspaces(ctx: OperationContext, req: ListWorkspaces) -> WorkspaceList:
-    """Every workspace, by name."""
+    """The workspaces, by name: every one for a server admin or an embedded owner, those
+    they are a member of for the others."""
     rows = ctx.conn.execute(select(workspaces).order_by(workspaces.c.name)).mappings()
-    return WorkspaceList(workspaces=[Workspace.model_validate(dict(r)) for r in rows])
+    found = [Workspace.model_validate(dict(r)) for r in rows]
+    if ctx.actor.authenticated and not ctx.actor.admin:
+        found = [w for w in found if ctx.actor.role_in(w.name) is not None]
+    return WorkspaceList(workspaces=found)
 
 
 def _experiment_row(ctx: OperationContext, workspace: str, name: str) -> Any:
@@ -104,7 +109,7 @@ def _insert_experiment(
     ctx: OperationContext, req: CreateExperiment | EnsureExperiment
 ) -> tuple[dict[str, Any], bool]:
     """The experiment's row, inserted unless one of that name exists: (row, inserted)."""
-    workspace = req.workspace or DEFAULT_WORKSPACE
+    workspace = req.workspace or ctx.workspace
     ctx.call(ensure_workspace, EnsureWorkspace(name=workspace))
     now = ctx.now_ms()
     row: dict[str, Any] = {
@@ -164,7 +169,7 @@ def get_experiment(ctx: OperationContext, req: GetExperiment) -> Experiment:
 @ops.read("/experiments-by-name", permission="experiments:read")
 def find_experiment(ctx: OperationContext, req: FindExperiment) -> Experiment:
     """Get an experiment by its name in a workspace."""
-    workspace = req.workspace or DEFAULT_WORKSPACE
+    workspace = req.workspace or ctx.workspace
     row = _experiment_row(ctx, workspace, req.name)
     if row is None:
         raise NotFound(

@@ -8,6 +8,7 @@ is locked" when another process got there first.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,18 +44,56 @@ def _constraint_name(exc: Exception) -> str | None:
     return getattr(diag, "constraint_name", None)
 
 
-class Database:
-    """An engine plus the two ways we use it: read transactions and write transactions."""
+def workspace_schema(workspace: str) -> str:
+    """The PostgreSQL schema that holds a workspace's tables (``default``'s are in the
+    database's own default schema). PostgreSQL cuts names at 63 bytes, so a long name is
+    shortened with a hash of the whole, keeping two long names apart."""
+    name = f"modelyard_ws_{workspace}"
+    if len(name) <= 63:
+        return name
+    digest = hashlib.sha256(workspace.encode()).hexdigest()[:16]
+    return f"modelyard_ws_{workspace[:32]}_{digest}"
 
-    def __init__(self, uri: str, *, busy_timeout_ms: int = 60_000) -> None:
+
+class Database:
+    """An engine plus the two ways we use it: read transactions and write transactions.
+
+    ``schema`` (PostgreSQL) puts every table in that schema: the connection's search path
+    starts there, so each statement, and the migrations, find their tables in it.
+    """
+
+    def __init__(
+        self, uri: str, *, busy_timeout_ms: int = 60_000, schema: str | None = None
+    ) -> None:
         self.uri = uri
+        self.schema = schema
+        self.busy_timeout_ms = busy_timeout_ms
         url = normalize_db_url(uri)
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
-        self.engine: Engine = (
-            self._sqlite_engine(url, busy_timeout_ms)
-            if self.dialect == "sqlite"
-            else create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
-        )
+        if self.dialect == "sqlite":
+            self.engine: Engine = self._sqlite_engine(url, busy_timeout_ms)
+        else:
+            args = {} if schema is None else {"options": f'-csearch_path="{schema}"'}
+            self.engine = create_engine(
+                url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=args
+            )
+
+    def for_workspace(self, workspace: str) -> Database:
+        """The database of another workspace than ``default``: a SQLite file beside this
+        one (``<name>.workspaces/<workspace>.db``), or a schema of this PostgreSQL
+        database (``modelyard_ws_<workspace>``, made if missing). Its tables are the same
+        as every workspace's; the server-wide ones (users, tokens, members) are used only
+        in the ``default`` database."""
+        if self.dialect == "sqlite":
+            path = Path(self.engine.url.database or "")
+            if not path.name or str(path) == ":memory:":
+                raise InvalidInput("an in-memory SQLite store has only the default workspace")
+            target = path.with_name(f"{path.name}.workspaces") / f"{workspace}.db"
+            return Database(f"sqlite:///{target}", busy_timeout_ms=self.busy_timeout_ms)
+        schema = workspace_schema(workspace)
+        with self.write() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        return Database(self.uri, busy_timeout_ms=self.busy_timeout_ms, schema=schema)
 
     @staticmethod
     def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
@@ -142,7 +181,8 @@ class Database:
     @property
     def safe_uri(self) -> str:
         """The URI with any password masked, for messages and `modelyard config`."""
-        return str(self.engine.url.render_as_string(hide_password=True))
+        shown = str(self.engine.url.render_as_string(hide_password=True))
+        return shown if self.schema is None else f"{shown} (schema {self.schema})"
 
     def dispose(self) -> None:
         self.engine.dispose()
