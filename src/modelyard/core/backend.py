@@ -15,6 +15,7 @@ from modelyard.core import identity
 from modelyard.core.checkpoints import CheckpointSigner
 from modelyard.core.operations import Operation, OperationContext, Req, Resp
 from modelyard.core.permissions import AllowAll, PermissionCheck
+from modelyard.core.secret_box import SecretBox
 from modelyard.core.unit_of_work import Actor, Clock, system_clock_ms, unit_of_work
 from modelyard.storage.artifacts import BlobInfo, BlobStore
 from modelyard.storage.db.database import Database
@@ -60,10 +61,12 @@ class LocalBackend:
         auto_upgrade: bool = True,
         permissions: PermissionCheck | None = None,
         signer: CheckpointSigner | None = None,
+        secret_box: SecretBox | None = None,
     ) -> None:
         self.db = db
         self.blobs = blobs
         self.signer = signer
+        self.secret_box = secret_box
         self.actor = actor
         self.clock = clock
         self.permissions: PermissionCheck = permissions or AllowAll()
@@ -82,10 +85,14 @@ class LocalBackend:
         self.permissions.check(who, op.permission, op.name)
         if op.policy is not None:
             with unit_of_work(self.db, who, op.policy, reason=reason, clock=self.clock) as uow:
-                ctx = OperationContext(uow.conn, self.blobs, who, self.clock, uow, self.signer)
+                ctx = OperationContext(
+                    uow.conn, self.blobs, who, self.clock, uow, self.signer, self.secret_box
+                )
                 return op.handler(ctx, request)
         with self.db.read() as conn:
-            ctx = OperationContext(conn, self.blobs, who, self.clock, signer=self.signer)
+            ctx = OperationContext(
+                conn, self.blobs, who, self.clock, signer=self.signer, secret_box=self.secret_box
+            )
             return op.handler(ctx, request)
 
     def authenticate(self, token: str) -> Actor:
@@ -151,4 +158,5 @@ def open_local_backend(settings: Settings) -> LocalBackend:
         actor=Actor(settings.user),
         auto_upgrade=settings.backend == BackendKind.sqlite,
         signer=CheckpointSigner.for_home(settings.home, db.safe_uri),
+        secret_box=SecretBox.for_settings(settings),
     )

@@ -39,6 +39,7 @@ from sqlalchemy import Connection
 
 from modelyard.core.checkpoints import CheckpointSigner
 from modelyard.core.fields import INT64_MAX, INT64_MIN, names_sentence
+from modelyard.core.secret_box import SecretBox
 from modelyard.core.unit_of_work import ActionPolicy, Actor, Clock, UnitOfWork, system_clock_ms
 from modelyard.errors import InvalidInput
 from modelyard.storage.artifacts import BlobStore
@@ -188,6 +189,8 @@ class OperationContext:
     # Signs audit checkpoints with a key kept outside the database (None: this backend
     # has no home folder to keep one in).
     signer: CheckpointSigner | None = None
+    # Encrypts and decrypts stored secrets (None: this backend keeps no keys).
+    secret_box: SecretBox | None = None
 
     def now_ms(self) -> int:
         return self.clock()
