@@ -9,6 +9,7 @@ import pytest
 
 from modelyard.core.secret_box import SETTING, SecretBox, generate_key
 from modelyard.errors import InvalidInput, SecretUnreadable
+from modelyard.governance.secrets import SetSecret
 from tests.conftest import make_settings
 
 VALUE = "xoxb-not-a-real-token-4f1c"
@@ -124,3 +125,9 @@ def test_a_damaged_home_key_is_refused_without_showing_it(tmp_path: Path) -> Non
         box(tmp_path).check_keys()
     assert "zq-broken-key-zq" not in caught.value.message
 
+
+def test_a_set_request_keeps_its_value_out_of_its_repr() -> None:
+    request = SetSecret(name="slack", value=VALUE)
+    assert VALUE not in repr(request)
+    assert VALUE not in str(request)
+    assert request.model_dump()["value"] == VALUE  # what the REST client sends

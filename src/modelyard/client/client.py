@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from modelyard.client.pipelines import PipelinesClient
     from modelyard.client.registry import RegistryClient
     from modelyard.client.schedules import SchedulesClient
+    from modelyard.client.secrets import SecretsClient
     from modelyard.client.serving import ServingClient
 
 MetricLike = Metric | Mapping[str, Any]
@@ -125,6 +126,14 @@ class Client:
         from modelyard.client.accounts import AccountsClient
 
         return AccountsClient(self.backend)
+
+    @property
+    def secrets(self) -> SecretsClient:
+        """Named secrets the store keeps encrypted: set, list (names only), delete."""
+        # Each sub-client loads on first use, so `import modelyard` stays fast.
+        from modelyard.client.secrets import SecretsClient
+
+        return SecretsClient(self.backend)
 
     @property
     def audit(self) -> AuditClient:
