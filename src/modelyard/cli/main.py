@@ -21,6 +21,7 @@ from modelyard.cli import (
     runs,
     schedules,
     score,
+    secrets,
     serve,
     system,
 )
@@ -56,6 +57,7 @@ app.add_typer(accounts.auth_app, name="auth")
 app.add_typer(accounts.users_app, name="users")
 app.add_typer(accounts.tokens_app, name="tokens")
 app.add_typer(accounts.members_app, name="members")
+app.add_typer(secrets.app, name="secrets")
 app.command("supervisor")(endpoints.supervisor)
 app.command("score")(score.score)
 app.add_typer(lineage.app, name="lineage")
