@@ -23,10 +23,8 @@ VALUE = "whsec_3f9a-not-a-real-signing-secret"
 
 
 def _reveal(store: Store, name: str) -> str:
-    box = store.local.secret_box
-    assert box is not None
     with store.local.db.read() as conn:
-        return reveal_secret(conn, box, name)
+        return reveal_secret(conn, store.local.secret_box, name)
 
 
 def _with_keys(store: Store, keys: str) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from modelyard.core.secret_box import SETTING, SecretBox, generate_key
+from modelyard.core.secret_box import SETTING, SecretBox, generate_key, require_box
 from modelyard.errors import InvalidInput, SecretUnreadable
 from modelyard.governance.secrets import SetSecret
 from tests.conftest import make_settings
@@ -131,3 +131,10 @@ def test_a_set_request_keeps_its_value_out_of_its_repr() -> None:
     assert VALUE not in repr(request)
     assert VALUE not in str(request)
     assert request.model_dump()["value"] == VALUE  # what the REST client sends
+
+
+def test_a_backend_that_keeps_no_keys_refuses_secrets(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="this backend keeps no secret key"):
+        require_box(None)
+    kept = box(tmp_path)
+    assert require_box(kept) is kept

@@ -156,10 +156,19 @@ class SecretBox:
         return self.encrypt(workspace, name, self.decrypt(workspace, name, ciphertext))
 
 
+def require_box(box: SecretBox | None) -> SecretBox:
+    """``box`` (a handler's ``ctx.secret_box``), or ``InvalidInput`` for a backend that
+    keeps no keys."""
+    if box is None:
+        raise InvalidInput("this backend keeps no secret key: use secrets on a server's store")
+    return box
+
+
 def reveal_secret(
-    conn: Connection, box: SecretBox, name: str, *, workspace: str = DEFAULT_WORKSPACE
+    conn: Connection, box: SecretBox | None, name: str, *, workspace: str = DEFAULT_WORKSPACE
 ) -> str:
-    """The plain value of a stored secret, read in the caller's transaction.
+    """The plain value of a stored secret, read in the caller's transaction
+    (``reveal_secret(ctx.conn, ctx.secret_box, "slack-webhook")``).
 
     For areas that use a secret (a webhook sink signing a delivery): never an operation,
     so no REST route or client method ever returns a value. Callers must keep it out of
@@ -174,4 +183,4 @@ def reveal_secret(
             f"`modelyard secrets set {name}`",
             details={"kind": "secret", "id": name},
         )
-    return box.decrypt(workspace, name, ciphertext)
+    return require_box(box).decrypt(workspace, name, ciphertext)

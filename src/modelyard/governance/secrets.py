@@ -21,8 +21,8 @@ from sqlalchemy import bindparam, delete, select, update
 from modelyard.core.fields import name_field
 from modelyard.core.operations import Done, Model, OperationContext, OperationSet, Request
 from modelyard.core.roles import DEFAULT_WORKSPACE
-from modelyard.core.secret_box import SecretBox
-from modelyard.errors import InvalidInput, NotFound, SecretUnreadable
+from modelyard.core.secret_box import require_box
+from modelyard.errors import NotFound, SecretUnreadable
 from modelyard.governance.members import require_workspace
 from modelyard.storage.db.inserts import insert_if_absent
 from modelyard.storage.db.tables import secrets
@@ -93,12 +93,6 @@ class Reencrypted(Model):
     reencrypted: int
 
 
-def _box(ctx: OperationContext) -> SecretBox:
-    if ctx.secret_box is None:
-        raise InvalidInput("this backend keeps no secret key: use secrets on a server's store")
-    return ctx.secret_box
-
-
 def _kept(workspace: str, name: str) -> dict[str, Any]:
     """A secret as the audit log keeps it: which one, and no trace of its value."""
     return {"workspace": workspace, "name": name, "value": NOT_RECORDED}
@@ -124,7 +118,7 @@ def _locked(ctx: OperationContext, workspace: str, name: str) -> dict[str, Any] 
 def set_secret(ctx: OperationContext, req: SetSecret) -> Secret:
     """Store a secret's value, encrypted (a new secret, or a new value for one)."""
     workspace = DEFAULT_WORKSPACE
-    ciphertext = _box(ctx).encrypt(workspace, req.name, req.value)
+    ciphertext = require_box(ctx.secret_box).encrypt(workspace, req.name, req.value)
     require_workspace(ctx, workspace)
     now, who = ctx.now_ms(), ctx.actor.name
     row = {
@@ -203,7 +197,7 @@ def reencrypt_secrets(ctx: OperationContext, req: ReencryptSecrets) -> Reencrypt
     """Encrypt every stored secret again under the first key (the last step of a rotation).
 
     All or nothing: if one secret does not decrypt with the keys given, none is changed."""
-    box = _box(ctx)
+    box = require_box(ctx.secret_box)
     c = secrets.c
     rows = ctx.conn.execute(
         select(c.workspace, c.name, c.ciphertext).order_by(c.workspace, c.name).with_for_update()
