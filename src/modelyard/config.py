@@ -63,6 +63,12 @@ class Settings(BaseSettings):
         description="API token sent to a server with auth on (default: the one "
         "`modelyard auth login` stored for that server)",
     )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet keys that stored secrets are encrypted with, comma-separated: the "
+        "first encrypts, every one decrypts (default: a key generated once into "
+        "<home>/keys/secret-key)",
+    )
     openlineage_namespace: str = Field(
         default="modelyard",
         min_length=1,
@@ -163,8 +169,9 @@ class Settings(BaseSettings):
     def for_child_process(self) -> dict[str, str]:
         """``MODELYARD_*`` variables that give a child process these settings, whatever
         folder it runs in (relative paths are made absolute)."""
-        # Not the token: a child that needs one reads it where its parent did.
-        values: dict[str, Any] = self.model_dump(exclude_none=True, exclude={"token"})
+        # Not the token nor the secret key: a child that needs one reads it where its
+        # parent did (the environment, or a file the absolute home below names).
+        values: dict[str, Any] = self.model_dump(exclude_none=True, exclude={"token", "secret_key"})
         values.update(
             uri=self.resolved_uri,
             artifact_root=self.resolved_artifact_root,

@@ -12,6 +12,7 @@ The tree::
     ├── NotFound                   404  names the kind and id that was not found
     ├── AlreadyExists              409
     ├── Conflict                   409  the change contradicts stored state
+    │   └── SecretUnreadable       409  a stored secret does not decrypt with the keys set
     ├── PayloadTooLarge            413
     └── BackendUnavailable         503  the store or server cannot be reached
 
@@ -117,6 +118,13 @@ class AlreadyExists(ModelyardError):
 class Conflict(ModelyardError):
     code = "conflict"
     http_status = 409
+
+
+class SecretUnreadable(Conflict):
+    """A stored secret that the configured keys cannot decrypt (it was written with another
+    key, or its ciphertext was altered). ``details`` names its ``workspace`` and ``name``."""
+
+    code = "secret_unreadable"
 
 
 class PayloadTooLarge(ModelyardError):

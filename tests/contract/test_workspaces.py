@@ -84,6 +84,10 @@ def test_the_same_names_live_apart_in_two_workspaces(
         "workspace.created"
     }
     assert [w.name for w in client.accounts.workspaces()] == ["default", "team-a"]
+    # Secrets too: each workspace keeps its own.
+    team.secrets.set("webhook", "team a's secret")
+    assert [s.name for s in team.secrets.list()] == ["webhook"]
+    assert client.secrets.list() == []
 
 
 def test_a_workspace_exists_only_once_made(store: Store) -> None:

@@ -72,11 +72,12 @@ class Cli:
     def with_env(self, **changes: str) -> Cli:
         return Cli({**self.env, **changes}, self.cwd)
 
-    def __call__(self, *args: str, expect: int | None = 0) -> Result:
+    def __call__(self, *args: str, expect: int | None = 0, stdin: str | None = None) -> Result:
         done = subprocess.run(
             [self.exe, *args],
             env=self.env,
             cwd=self.cwd,
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=CLI_TIMEOUT,

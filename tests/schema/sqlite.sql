@@ -405,6 +405,19 @@ CREATE TABLE schedules (
 	CONSTRAINT pk_schedules PRIMARY KEY (name)
 );
 
+-- table secrets
+CREATE TABLE secrets (
+	workspace VARCHAR(64) NOT NULL, 
+	name VARCHAR(250) NOT NULL, 
+	ciphertext TEXT NOT NULL, 
+	created_at BIGINT NOT NULL, 
+	created_by VARCHAR(250) NOT NULL, 
+	updated_at BIGINT NOT NULL, 
+	updated_by VARCHAR(250) NOT NULL, 
+	CONSTRAINT pk_secrets PRIMARY KEY (workspace, name), 
+	CONSTRAINT fk_secrets_workspace_workspaces FOREIGN KEY(workspace) REFERENCES workspaces (name)
+);
+
 -- table step_runs
 CREATE TABLE step_runs (
 	run_id VARCHAR(32) NOT NULL, 

@@ -15,6 +15,7 @@ from modelyard.errors import (
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
+    SecretUnreadable,
     Unauthenticated,
     error_from_dict,
 )
@@ -29,6 +30,7 @@ from modelyard.errors import (
         (NotFound, 404),
         (AlreadyExists, 409),
         (Conflict, 409),
+        (SecretUnreadable, 409),
         (PayloadTooLarge, 413),
         (BackendUnavailable, 503),
     ],

@@ -23,6 +23,7 @@ from modelyard.cli import (
     runs,
     schedules,
     score,
+    secrets,
     serve,
     system,
 )
@@ -61,6 +62,7 @@ app.add_typer(accounts.members_app, name="members")
 app.add_typer(accounts.workspaces_app, name="workspaces")
 app.add_typer(approvals.protection_app, name="protection")
 app.add_typer(approvals.approvals_app, name="approvals")
+app.add_typer(secrets.app, name="secrets")
 app.command("supervisor")(endpoints.supervisor)
 app.command("score")(score.score)
 app.add_typer(lineage.app, name="lineage")

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from modelyard.client.pipelines import PipelinesClient
     from modelyard.client.registry import RegistryClient
     from modelyard.client.schedules import SchedulesClient
+    from modelyard.client.secrets import SecretsClient
     from modelyard.client.serving import ServingClient
 
 MetricLike = Metric | Mapping[str, Any]
@@ -134,6 +135,14 @@ class Client:
         from modelyard.client.approvals import ApprovalsClient
 
         return ApprovalsClient(self.backend)
+
+    @property
+    def secrets(self) -> SecretsClient:
+        """Named secrets the store keeps encrypted: set, list (names only), delete."""
+        # Each sub-client loads on first use, so `import modelyard` stays fast.
+        from modelyard.client.secrets import SecretsClient
+
+        return SecretsClient(self.backend)
 
     @property
     def audit(self) -> AuditClient:

@@ -20,6 +20,7 @@ from modelyard.core.checkpoints import CheckpointSigner
 from modelyard.core.operations import Operation, OperationContext, Req, Resp, workspace_of
 from modelyard.core.permissions import AllowAll, PermissionCheck
 from modelyard.core.roles import DEFAULT_WORKSPACE
+from modelyard.core.secret_box import SecretBox
 from modelyard.core.unit_of_work import Actor, Clock, system_clock_ms, unit_of_work
 from modelyard.errors import ApprovalRequested, NotFound
 from modelyard.storage.artifacts import BlobInfo, BlobStore
@@ -83,10 +84,12 @@ class LocalBackend:
         permissions: PermissionCheck | None = None,
         signer: CheckpointSigner | None = None,
         workspace: str = DEFAULT_WORKSPACE,
+        secret_box: SecretBox | None = None,
     ) -> None:
         self.db = db
         self.blobs = blobs
         self.signer = signer
+        self.secret_box = secret_box
         self.actor = actor
         self.clock = clock
         self.workspace = workspace
@@ -156,7 +159,15 @@ class LocalBackend:
         if op.policy is not None:
             with unit_of_work(db, who, op.policy, reason=reason, clock=self.clock) as uow:
                 ctx = OperationContext(
-                    uow.conn, self.blobs, who, self.clock, uow, self.signer, where, others
+                    uow.conn,
+                    self.blobs,
+                    who,
+                    self.clock,
+                    uow,
+                    signer=self.signer,
+                    secret_box=self.secret_box,
+                    workspace=where,
+                    other_workspaces=others,
                 )
                 # A protected change is screened in its own transaction, before it runs.
                 pending = (
@@ -175,7 +186,14 @@ class LocalBackend:
             )
         with db.read() as conn:
             ctx = OperationContext(
-                conn, self.blobs, who, self.clock, None, self.signer, where, others
+                conn,
+                self.blobs,
+                who,
+                self.clock,
+                signer=self.signer,
+                secret_box=self.secret_box,
+                workspace=where,
+                other_workspaces=others,
             )
             return op.handler(ctx, request)
 
@@ -248,4 +266,5 @@ def open_local_backend(settings: Settings) -> LocalBackend:
         auto_upgrade=settings.backend == BackendKind.sqlite,
         signer=CheckpointSigner.for_home(settings.home, db.safe_uri),
         workspace=settings.workspace,
+        secret_box=SecretBox.for_settings(settings),
     )

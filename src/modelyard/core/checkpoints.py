@@ -14,15 +14,13 @@ and its id, so anyone can check it, and ``--public-key`` pins the key a verifier
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelyard.core.key_files import key_file
 from modelyard.errors import InvalidInput
 
 FORMAT = "modelyard-audit-checkpoint/1"
@@ -57,25 +55,15 @@ class CheckpointSigner:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-        path = self.keys / KEY_FILE
-        if not path.exists():
-            self.keys.mkdir(parents=True, exist_ok=True, mode=0o700)
-            pem = Ed25519PrivateKey.generate().private_bytes(
+        def generate() -> bytes:
+            return Ed25519PrivateKey.generate().private_bytes(
                 serialization.Encoding.PEM,
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
             )
-            # Written whole beside it, then linked into place: of two processes creating
-            # the key at once, one wins, and neither ever reads a half-written key.
-            fd, tmp = tempfile.mkstemp(dir=self.keys, prefix=".key-")  # mode 0600
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(pem)
-                with contextlib.suppress(FileExistsError):
-                    os.link(tmp, path)
-            finally:
-                os.unlink(tmp)
-        return serialization.load_pem_private_key(path.read_bytes(), password=None)
+
+        pem, _ = key_file(self.keys / KEY_FILE, generate)
+        return serialization.load_pem_private_key(pem, password=None)
 
     def sign(self, payload: dict[str, Any]) -> dict[str, Any]:
         """The checkpoint: ``payload`` with its signature, the public key and its id."""

@@ -41,6 +41,7 @@ from modelyard.core.checkpoints import CheckpointSigner
 from modelyard.core.fields import INT64_MAX, INT64_MIN, names_sentence
 from modelyard.core.guards import Guard
 from modelyard.core.roles import DEFAULT_WORKSPACE
+from modelyard.core.secret_box import SecretBox
 from modelyard.core.unit_of_work import ActionPolicy, Actor, Clock, UnitOfWork, system_clock_ms
 from modelyard.errors import InvalidInput
 from modelyard.storage.artifacts import BlobStore
@@ -195,6 +196,8 @@ class OperationContext:
     # Read transactions on every other workspace's database, one after the other (for
     # what must see the whole store: gc, whose blobs all workspaces share).
     other_workspaces: Callable[[], Iterator[Connection]] | None = None
+    # Encrypts and decrypts stored secrets (None: this backend keeps no keys).
+    secret_box: SecretBox | None = None
 
     def now_ms(self) -> int:
         return self.clock()

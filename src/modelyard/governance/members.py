@@ -26,7 +26,7 @@ from modelyard.storage.db.tables import users, workspace_members, workspaces
 ops = OperationSet("members", server_wide=True)
 
 
-def _workspace_exists(ctx: OperationContext, name: str) -> None:
+def require_workspace(ctx: OperationContext, name: str) -> None:
     """The workspace must exist; ``default``, which every store has once it is used, is
     made here when it is not yet."""
     if name == "default":
@@ -59,7 +59,7 @@ def _member(ctx: OperationContext, workspace: str, user: str) -> dict[str, Any] 
 )
 def set_member(ctx: OperationContext, req: SetMember) -> Member:
     """Give ``user`` the role ``role`` in the workspace (a new member, or a changed role)."""
-    _workspace_exists(ctx, req.workspace)
+    require_workspace(ctx, req.workspace)
     if ctx.conn.execute(select(users.c.name).where(users.c.name == req.user)).first() is None:
         raise NotFound(
             f"user '{req.user}' does not exist: a server admin creates it first "

@@ -4,7 +4,7 @@ Audit records name their target by kind and id (``model`` ``churn/3``, ``deploym
 ``churn/blue``). A user names it as elsewhere in Modelyard: ``models:/churn`` (the model,
 its versions and aliases), ``models:/churn/3``, ``models:/churn@champion``, ``runs:/ID``,
 ``endpoints:/churn`` (the endpoint, its deployments and rollouts), ``workspaces:/default``
-(the workspace and its members), and so on.
+(the workspace, its members and its secrets), and so on.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ _SCHEMES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
     "environments": ("environment", (("environment", ":"),)),
     "pipelines": ("pipeline", (("pipeline", ":"),)),
     "schedules": ("schedule", ()),
-    "workspaces": ("workspace", (("member", "/"),)),
+    "workspaces": ("workspace", (("member", "/"), ("secret", "/"))),
 }
 FORMS = ", ".join(f"{scheme}:/NAME" for scheme in _SCHEMES)
 

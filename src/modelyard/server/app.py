@@ -41,6 +41,7 @@ from modelyard.errors import (
 from modelyard.governance.accounts import OPERATIONS as ACCOUNT_OPERATIONS
 from modelyard.governance.members import OPERATIONS as MEMBER_OPERATIONS
 from modelyard.governance.operations import OPERATIONS as GOVERNANCE_OPERATIONS
+from modelyard.governance.secrets import OPERATIONS as SECRET_OPERATIONS
 from modelyard.housekeeping.operations import OPERATIONS as HOUSEKEEPING_OPERATIONS
 from modelyard.lineage.operations import OPERATIONS as LINEAGE_OPERATIONS
 from modelyard.pipelines.operations import OPERATIONS as PIPELINE_OPERATIONS
@@ -72,6 +73,7 @@ ALL_OPERATIONS: tuple[Operation[Any, Any], ...] = (
     *ACCOUNT_OPERATIONS,
     *MEMBER_OPERATIONS,
     *APPROVAL_OPERATIONS,
+    *SECRET_OPERATIONS,
     *CARD_OPERATIONS,
     *LINEAGE_OPERATIONS,
     *HOUSEKEEPING_OPERATIONS,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 
 from modelyard.config import BackendKind, Settings
 from modelyard.core.backend import LocalBackend, open_local_backend
+from modelyard.core.secret_box import SETTING
 from modelyard.core.unit_of_work import Actor
 from modelyard.errors import InvalidInput
 from modelyard.governance import accounts
@@ -20,6 +22,8 @@ from modelyard.governance.account_models import CreateUser, IssueToken
 from modelyard.pipelines.scheduler import Scheduler
 from modelyard.server.app import create_app
 from modelyard.storage.db.tables import users
+
+log = logging.getLogger(__name__)
 
 
 def build_app(settings: Settings, *, auth: bool = False) -> FastAPI:
@@ -30,9 +34,30 @@ def build_app(settings: Settings, *, auth: bool = False) -> FastAPI:
             "sqlite:///path or postgresql://... (or leave it unset for ./.modelyard)"
         )
     backend = open_local_backend(settings)
+    _check_secret_key(backend, auth)
     if auth:
         _bootstrap_admin(backend)
     return create_app(backend, settings, auth=auth)
+
+
+def _check_secret_key(backend: LocalBackend, auth: bool) -> None:
+    """A malformed MODELYARD_SECRET_KEY stops the start (not the first secret set); a server
+    others use, without one, encrypts with the home folder's key and says why to set one."""
+    box = backend.secret_box
+    if box is None:
+        return
+    if box.configured:
+        box.check_keys()
+    elif auth:
+        log.warning(
+            "%s is not set: stored secrets are encrypted with the key in %s. Whoever can read "
+            "that file can decrypt them, and a copy of the database is unreadable without "
+            "it. Set %s (`modelyard secrets generate-key`; docs/security.md, Secrets) and "
+            "keep it apart from the database and its backups",
+            SETTING,
+            box.key_file,
+            SETTING,
+        )
 
 
 def is_loopback(host: str) -> bool:

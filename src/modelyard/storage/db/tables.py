@@ -86,6 +86,20 @@ workspace_members = Table(
     Index(None, "user"),
 )
 
+# Secrets Modelyard must use later (a webhook's signing secret, S3 credentials): only the
+# Fernet ciphertext of each value is kept (core/secret_box.py), never the value.
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("workspace", String(64), ForeignKey("workspaces.name"), primary_key=True),
+    Column("name", String(250), primary_key=True),
+    Column("ciphertext", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(250), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(250), nullable=False),
+)
+
 experiments = Table(
     "experiments",
     metadata,
