@@ -1,1 +1,1 @@
-"""Governance (C4): the audit log as a tool; later identity, roles, approvals and retention."""
+"""Governance (C4): the audit log as a tool, users and tokens, members, stored secrets."""

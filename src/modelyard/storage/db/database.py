@@ -23,6 +23,8 @@ from modelyard.errors import BackendUnavailable, Conflict, InvalidInput
 log = logging.getLogger(__name__)
 
 _WRITE = "modelyard_write"
+# Held while a workspace's schema is made (any constant all Modelyard processes share).
+SCHEMA_LOCK_KEY = 0x6D6F64656D
 
 
 def normalize_db_url(uri: str) -> str:
@@ -92,6 +94,9 @@ class Database:
             return Database(f"sqlite:///{target}", busy_timeout_ms=self.busy_timeout_ms)
         schema = workspace_schema(workspace)
         with self.write() as conn:
+            # Two processes making one schema at once would race in pg_namespace (IF NOT
+            # EXISTS does not serialise them): the migrators' lock does.
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK_KEY})")
             conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         return Database(self.uri, busy_timeout_ms=self.busy_timeout_ms, schema=schema)
 
