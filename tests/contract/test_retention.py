@@ -106,7 +106,7 @@ def test_bad_rules_are_refused_saying_what_to_do(client: Client) -> None:
         client.retention.set("files", older_than_ms=90 * DAY)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="experiment narrows a rule for runs, not for audit"):
         client.retention.set("audit", older_than_ms=90 * DAY, experiment="churn")
-    with pytest.raises(NotFound, match="experiment 'chrun' does not exist.*experiments list"):
+    with pytest.raises(NotFound, match=r"experiment 'chrun' does not exist.*experiments list"):
         client.retention.set("runs", older_than_ms=90 * DAY, experiment="chrun")
     with pytest.raises(InvalidInput, match="limit"):
         client.retention.apply(limit=0)
@@ -164,9 +164,9 @@ def test_old_finished_runs_go_audited_and_what_is_still_needed_stays(
     deleted = list(client.audit.records(action="run.deleted"))
     assert {r.target_id for r in deleted} == {finished.id, failed.id, parent.id, child.id}
     assert {r.reason for r in deleted} == {"quarterly cleanup"}
-    assert [r.target_id for r in deleted].index(child.id) < [
-        r.target_id for r in deleted
-    ].index(parent.id), "a run under another goes first"
+    assert [r.target_id for r in deleted].index(child.id) < [r.target_id for r in deleted].index(
+        parent.id
+    ), "a run under another goes first"
     (applied,) = client.audit.records(action="retention.applied")
     assert applied.after is not None
     assert (applied.after["runs_deleted"], applied.actor) == (4, "tester")
@@ -289,7 +289,8 @@ def test_old_audit_records_are_pruned_and_the_chain_still_verifies(store: Store)
     assert verdict.pruned.recorded_seq == anchor.seq
     older = client.audit.verify(signed)
     assert older.ok
-    assert older.checkpoint is not None and older.checkpoint.pruned
+    assert older.checkpoint is not None
+    assert older.checkpoint.pruned
     assert "was pruned by retention" in (older.checkpoint.reason or "")
     assert client.retention.apply().pruned_records == 0, "what is left is young"
 
