@@ -19,6 +19,7 @@ from sqlalchemy import delete, select, update
 
 import modelyard
 from modelyard.client.client import Client
+from modelyard.core.audit import verify_records
 from modelyard.errors import InvalidInput, NotFound
 from modelyard.pipelines.runner import run_pipeline
 from modelyard.storage.db.tables import audit_records, outbox, runs
@@ -263,6 +264,7 @@ def test_old_audit_records_are_pruned_and_the_chain_still_verifies(store: Store)
             client.set_terminated(client.create_run(exp.id).id)
         signed = client.audit.checkpoint().model_dump()
     old = len(list(client.audit.records()))
+    at_the_edge = client.audit.checkpoint().model_dump()  # of the last old record
     client.create_experiment("recent")
     client.retention.set("audit", older_than_ms=365 * DAY)
     total = len(list(client.audit.records()))
@@ -292,6 +294,14 @@ def test_old_audit_records_are_pruned_and_the_chain_still_verifies(store: Store)
     assert older.checkpoint is not None
     assert older.checkpoint.pruned
     assert "was pruned by retention" in (older.checkpoint.reason or "")
+    edge = client.audit.verify(at_the_edge)
+    assert edge.ok
+    assert edge.checkpoint is not None
+    assert (edge.checkpoint.seq, edge.checkpoint.matches) == (old, True)
+    exported = [r.model_dump(mode="json") for r in client.audit.records()]
+    assert verify_records(exported, start=(old, verdict.pruned.through_hash)).ok, (
+        "an export of a pruned log verifies on its own from its anchor"
+    )
     assert client.retention.apply().pruned_records == 0, "what is left is young"
 
     # Deleting more of the start than retention pruned is still deleting.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from modelyard.client.client import Client
 from modelyard.config import Settings
@@ -21,7 +21,7 @@ from modelyard.pipelines.scheduler import Scheduler
 from modelyard.retention.models import RetentionReport
 from modelyard.retention.scheduled import REASON
 from modelyard.server.app import create_app
-from modelyard.storage.db.tables import model_versions, runs
+from modelyard.storage.db.tables import audit_records, model_versions, runs
 from modelyard.tracking.models import Run, RunStatus
 from tests.conftest import make_settings, reset_postgres
 
@@ -136,6 +136,32 @@ def test_bad_rules_get_a_4xx_that_says_what_to_do(
     assert "experiments list" in answer.json()["error"]["message"]
     assert http.delete("/api/v1/retention/rules/7").status_code == 404
     assert http.post("/api/v1/retention/apply", json={"limit": 0}).status_code == 400
+
+
+def test_a_chain_that_does_not_verify_is_never_pruned(
+    settings: Settings, backend: LocalBackend
+) -> None:
+    client = Client(settings=settings, backend=backend)
+    real = backend.clock
+    backend.clock = lambda: real() - 400 * DAY
+    [run] = old_runs(client, 1)
+    backend.clock = real
+    client.retention.set("runs", older_than_ms=90 * DAY)
+    client.retention.set("audit", older_than_ms=365 * DAY)
+    with backend.db.write() as conn:  # someone rewrites history
+        conn.execute(update(audit_records).where(audit_records.c.seq == 2).values(reason="x"))
+    before = len(list(client.audit.records()))
+
+    report = client.retention.apply()
+    audit_rule = report.rules[1]
+    assert audit_rule.deleted == 0
+    assert "the audit chain is broken at record 2" in (audit_rule.problem or "")
+    assert report.deleted_runs == 1, "the rules on runs still apply"
+    assert not active(client, run)
+    records = list(client.audit.records())
+    assert len(records) == before + 2, "nothing pruned: the deletion and the pass are added"
+    verdict = client.audit.verify()
+    assert (verdict.ok, verdict.broken_at, verdict.pruned) == (False, 2, None)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
