@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, select, update
 
-import modelyard
 from modelyard.client.client import Client
 from modelyard.core.audit import verify_records
 from modelyard.errors import InvalidInput, NotFound
@@ -25,6 +24,7 @@ from modelyard.pipelines.runner import run_pipeline
 from modelyard.storage.db.tables import audit_records, outbox, runs
 from modelyard.tracking.models import Run, RunStatus
 from tests.contract.conftest import Store
+from tests.contract.pipeline_steps import squared
 
 DAY = 86_400_000
 
@@ -49,14 +49,6 @@ def old_run(
     if status is not None:
         client.set_terminated(run.id, status, end_time=start + 1000)
     return run
-
-
-@pytest.fixture
-def model_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "model"
-    folder.mkdir()
-    (folder / "model.skops").write_bytes(b"model-bytes")
-    return folder
 
 
 def exists(client: Client, run: Run | str) -> bool:
@@ -194,16 +186,6 @@ def test_a_pass_deletes_at_most_its_limit_and_says_there_is_more(client: Client)
     last = client.retention.apply(limit=2)
     assert (second.deleted_runs, second.more, last.deleted_runs, last.more) == (2, True, 1, False)
     assert not any(exists(client, run) for run in made)
-
-
-@modelyard.step
-def square(n: int = 3) -> int:
-    return n * n
-
-
-@modelyard.pipeline
-def squared(n: int = 3):
-    return square(n=n)
 
 
 def test_a_pipeline_run_goes_with_its_steps_unless_one_is_still_needed(

@@ -23,7 +23,7 @@ from modelyard.retention.scheduled import REASON
 from modelyard.server.app import create_app
 from modelyard.storage.db.tables import audit_records, model_versions, runs
 from modelyard.tracking.models import Run, RunStatus
-from tests.conftest import make_settings, reset_postgres
+from tests.conftest import make_settings, store_settings
 
 DAY = 86_400_000
 HOUR = 3_600_000
@@ -166,13 +166,7 @@ def test_a_chain_that_does_not_verify_is_never_pruned(
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def any_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalBackend]:
-    if request.param == "postgresql":
-        url = request.getfixturevalue("postgres_url")
-        reset_postgres(url)
-        settings = make_settings(tmp_path, uri=url)
-    else:
-        settings = make_settings(tmp_path)
-    local = open_local_backend(settings)
+    local = open_local_backend(store_settings(request.param, request, tmp_path))
     yield local
     local.close()
 

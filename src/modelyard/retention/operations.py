@@ -121,13 +121,7 @@ def _prune_audit(
     outcome = RuleOutcome(rule=rule, cutoff=cutoff, deleted=0, kept=0, more=False)
     if plan is None:
         return outcome
-    pruned = AuditPrune(
-        first_seq=plan.first_seq,
-        through_seq=plan.through_seq,
-        through_hash=plan.through_hash,
-        records=plan.count,
-        newest_at=plan.newest_at,
-    )
+    pruned = AuditPrune.model_validate(plan.anchor())
     if plan.problem is not None:
         return outcome.model_copy(update={"problem": plan.problem})
     if not dry_run:
