@@ -186,6 +186,8 @@ def test_a_pass_deletes_at_most_its_limit_and_says_there_is_more(client: Client)
     last = client.retention.apply(limit=2)
     assert (second.deleted_runs, second.more, last.deleted_runs, last.more) == (2, True, 1, False)
     assert not any(exists(client, run) for run in made)
+    reasons = {r.reason for r in client.audit.records(action="run.deleted")}
+    assert reasons == {"retention: runs ended over 90 days ago"}, "without one, the rule says why"
 
 
 def test_a_pipeline_run_goes_with_its_steps_unless_one_is_still_needed(

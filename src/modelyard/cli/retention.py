@@ -125,11 +125,11 @@ def _summary(report: RetentionReport) -> list[str]:
             )
         else:
             lines.append(head + f"{going} {outcome.deleted} runs, kept {outcome.kept}")
-    if report.dry_run:
-        lines += [_line(item) for item in report.deleted]
-    for item in report.kept:
-        lines.append(_line(item, "kept: "))
-        lines += [f"      {reason}" for reason in item.reasons]
+        if report.dry_run:
+            lines += [_line(i) for i in report.deleted if i.rule_id == outcome.rule.id]
+        for item in (i for i in report.kept if i.rule_id == outcome.rule.id):
+            lines.append(_line(item, "kept: "))
+            lines += [f"      {reason}" for reason in item.reasons]
     if report.truncated:
         lines.append("  ... (the first ones only: --json lists the same)")
     if not report.rules:

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from modelyard.core.fields import Count, Flag, ShortText, TimestampMs, WorkspaceName, whole
+from modelyard.core.fields import Count, Flag, ShortText, TimestampMs, whole
 from modelyard.core.operations import Model, Request
 from modelyard.retention import limits
 from modelyard.retention.limits import describe_period
@@ -62,7 +62,6 @@ class SetRetentionRule(Request):
     pipeline: PipelineName | None = Field(
         default=None, description="pipeline_runs: only this pipeline's (default: every one's)"
     )
-    workspace: WorkspaceName | None = None
 
     @model_validator(mode="after")
     def _scope_fits_kind(self) -> SetRetentionRule:
@@ -107,7 +106,7 @@ class RetentionRule(Model):
 
 
 class ListRetentionRules(Request):
-    workspace: WorkspaceName | None = None
+    """Every rule of the workspace (until workspaces are namespaces: ``default``)."""
 
 
 class RetentionRuleList(Model):
@@ -128,7 +127,6 @@ class ApplyRetention(Request):
         description="Runs deleted (or, in a dry run, listed as going) at most; the answer's "
         "`more` says whether a next pass has more to do",
     )
-    workspace: WorkspaceName | None = None
 
 
 class RetentionItem(Model):

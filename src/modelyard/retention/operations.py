@@ -16,6 +16,7 @@ from sqlalchemy import delete, select, update
 
 from modelyard.core import audit
 from modelyard.core.operations import Done, OperationContext, OperationSet
+from modelyard.core.roles import DEFAULT_WORKSPACE
 from modelyard.errors import NotFound
 from modelyard.retention import rules as stored
 from modelyard.retention.models import (
@@ -36,6 +37,9 @@ from modelyard.tracking import operations as tracking
 from modelyard.tracking.models import EnsureWorkspace
 
 ops = OperationSet("retention")
+# Rules belong to a workspace; until workspaces are namespaces, every one is the default's
+# (a request naming another could reach past the one permission check, which reads that).
+WORKSPACE = DEFAULT_WORKSPACE
 
 
 def _rule_event(rule: RetentionRule) -> dict[str, Any]:
@@ -52,7 +56,7 @@ def _rule_event(rule: RetentionRule) -> dict[str, Any]:
 def set_rule(ctx: OperationContext, req: SetRetentionRule) -> RetentionRule:
     """Set how old a kind of thing (of one experiment or pipeline, or all) may grow: a new
     rule, or the period of the rule for the same things changed."""
-    workspace = req.workspace or tracking.DEFAULT_WORKSPACE
+    workspace = WORKSPACE
     ctx.call(tracking.ensure_workspace, EnsureWorkspace(name=workspace))
     stored.check_scope(ctx.conn, req, workspace)
     key = {"workspace": workspace, "kind": req.kind, "scope": req.scope}
@@ -87,8 +91,7 @@ def set_rule(ctx: OperationContext, req: SetRetentionRule) -> RetentionRule:
 @ops.read("/retention/rules", permission="retention:read")
 def list_rules(ctx: OperationContext, req: ListRetentionRules) -> RetentionRuleList:
     """The workspace's retention rules: those on runs first, the audit log's last."""
-    workspace = req.workspace or tracking.DEFAULT_WORKSPACE
-    return RetentionRuleList(rules=stored.rules_of(ctx.conn, workspace))
+    return RetentionRuleList(rules=stored.rules_of(ctx.conn, WORKSPACE))
 
 
 @ops.write(
@@ -141,7 +144,7 @@ def _prune_audit(
 def apply_retention(ctx: OperationContext, req: ApplyRetention) -> RetentionReport:
     """Apply the workspace's rules now: delete old runs nothing keeps (at most ``limit``)
     and prune old audit records; ``dry_run`` lists what would go and why the rest stays."""
-    workspace = req.workspace or tracking.DEFAULT_WORKSPACE
+    workspace = WORKSPACE
     now = ctx.now_ms()
     budget, listing = Budget(left=req.limit), Listing()
     outcomes = []
@@ -162,6 +165,9 @@ def apply_retention(ctx: OperationContext, req: ApplyRetention) -> RetentionRepo
         more=any(o.more for o in outcomes),
     )
     if not req.dry_run and (report.deleted_runs or report.pruned_records):
+        # Each run.deleted record says why, even when the caller did not.
+        acted = [o.rule for o in outcomes if o.deleted]
+        ctx.work.default_reason("retention: " + "; ".join(r.describe() for r in acted))
         summary = {
             "workspace": workspace,
             "runs_deleted": report.deleted_runs,
