@@ -201,6 +201,16 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
         admin.dispose()
 
 
+def store_settings(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings for a fresh store under ``tmp_path``: ``sqlite``, or ``postgresql`` (the
+    session's database, emptied)."""
+    if kind == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+        reset_postgres(url)
+        return make_settings(tmp_path, uri=url)
+    return make_settings(tmp_path)
+
+
 def reset_postgres(url: str) -> None:
     """Empty every Modelyard table (keeping the schema), so each test starts clean."""
     from modelyard.storage.db.database import normalize_db_url

@@ -95,6 +95,12 @@ class Settings(BaseSettings):
         description="Default grace period of `modelyard gc`: only blobs stored longer ago "
         "than this may be deleted",
     )
+    retention_interval_seconds: int = Field(
+        default=3600,
+        ge=0,
+        description="How often the scheduler applies the retention rules (`modelyard "
+        "retention`), in seconds; 0 turns it off",
+    )
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     http_retries: int = Field(default=3, ge=0, description="Retries of idempotent HTTP calls")
     sqlite_busy_timeout_ms: int = Field(default=60_000, ge=0)

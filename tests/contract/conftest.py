@@ -64,3 +64,12 @@ def store(
 @pytest.fixture
 def client(store: Store) -> Client:
     return store.client
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    """A saved model's folder: one file."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "model.skops").write_bytes(b"model-bytes")
+    return folder

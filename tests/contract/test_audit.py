@@ -16,14 +16,6 @@ from modelyard.storage.db.tables import outbox
 from tests.contract.conftest import Store
 
 
-@pytest.fixture
-def model_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "model"
-    folder.mkdir()
-    (folder / "model.skops").write_bytes(b"model-bytes")
-    return folder
-
-
 def _history(client: Client, model_dir: Path) -> None:
     """A model with two versions and an alias that moves, and an unrelated model."""
     client.registry.register("churn", model_dir, flavor="sklearn", reason="baseline")

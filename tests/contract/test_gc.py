@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-import modelyard
 from modelyard.errors import InvalidInput
 from modelyard.pipelines.runner import run_pipeline
 from modelyard.storage.db.tables import audit_records
 from tests.contract.conftest import Store
+from tests.contract.pipeline_steps import squared
 
 OLD = 1_000_000_000.0  # 2001
 
@@ -25,16 +25,6 @@ def backdate_everything(store: Store) -> None:
     for path in (Path(store.local.blobs.root) / "blobs").rglob("*"):
         if path.is_file():
             os.utime(path, (OLD, OLD))
-
-
-@modelyard.step
-def square(n: int = 3) -> int:
-    return n * n
-
-
-@modelyard.pipeline
-def squared(n: int = 3):
-    return square(n=n)
 
 
 def test_gc_deletes_only_old_blobs_no_record_names(store: Store, tmp_path: Path) -> None:

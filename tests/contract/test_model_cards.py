@@ -13,14 +13,6 @@ from modelyard.registry.models import RecordEvaluation
 from modelyard.tracking.models import DatasetInput
 
 
-@pytest.fixture
-def model_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "model"
-    folder.mkdir()
-    (folder / "model.skops").write_bytes(b"model-bytes")
-    return folder
-
-
 def _champion(client: Client, model_dir: Path) -> None:
     """Two versions trained by runs; version 2 is evaluated, made champion and deployed."""
     exp = client.create_experiment("churn")

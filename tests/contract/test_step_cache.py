@@ -6,22 +6,12 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-import modelyard
 from modelyard.pipelines import operations as ops
 from modelyard.pipelines.models import CacheLookup, RecordStepRun
 from modelyard.pipelines.runner import PipelineRunResult, run_pipeline
 from modelyard.storage.db.tables import step_runs
 from tests.contract.conftest import Store
-
-
-@modelyard.step
-def square(n: int = 3) -> int:
-    return n * n
-
-
-@modelyard.pipeline
-def squared(n: int = 3):
-    return square(n=n)
+from tests.contract.pipeline_steps import squared
 
 
 def run(store: Store, tmp_path: Path) -> PipelineRunResult:

@@ -38,7 +38,7 @@ from modelyard.storage.db.tables import (
 )
 from modelyard.tracking.models import CreateRun, RunStatus
 from modelyard.tracking.operations import create_run
-from tests.conftest import make_settings, reset_postgres
+from tests.conftest import store_settings
 
 BACKENDS = ["sqlite", "postgresql"]
 COUNTED = (
@@ -88,12 +88,7 @@ class Store:
 
 
 def open_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if kind == "postgresql":
-        url = request.getfixturevalue("postgres_url")
-        reset_postgres(url)
-        settings = make_settings(tmp_path, uri=url)
-    else:
-        settings = make_settings(tmp_path)
+    settings = store_settings(kind, request, tmp_path)
     backend = open_local_backend(settings)
     try:
         yield Store(Client(settings=settings, backend=backend), backend)

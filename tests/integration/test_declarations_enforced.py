@@ -110,7 +110,9 @@ class DenyWrites:
     def __init__(self) -> None:
         self.asked: list[tuple[str, str, str]] = []
 
-    def check(self, actor: Actor, permission: str, operation: str) -> None:
+    def check(
+        self, actor: Actor, permission: str, operation: str, workspace: str = "default"
+    ) -> None:
         self.asked.append((actor.name, permission, operation))
         if permission.endswith(":write"):
             raise PermissionDenied(f"{actor.name} may not {permission}")

@@ -67,6 +67,7 @@ def test_gc_running_over_and_over_never_takes_a_named_blob(backend: LocalBackend
     stop = threading.Event()
     errors: list[BaseException] = []
     reports = []
+    written = [0]
 
     def writer() -> None:
         try:
@@ -80,6 +81,7 @@ def test_gc_running_over_and_over_never_takes_a_named_blob(backend: LocalBackend
                     run_id=run.id, path=f"a/{i}", sha256=blob.sha256, size=blob.size
                 )
                 backend.call(log_artifact, request)
+                written[0] += 1
         except BaseException as exc:
             errors.append(exc)
             stop.set()
@@ -97,7 +99,13 @@ def test_gc_running_over_and_over_never_takes_a_named_blob(backend: LocalBackend
     threads = [threading.Thread(target=writer), threading.Thread(target=gc)]
     for thread in threads:
         thread.start()
-    time.sleep(6)
+    # Six seconds of racing, and at least a dozen artifacts named (a loaded machine is
+    # slower), within a minute at most.
+    started = time.monotonic()
+    while time.monotonic() - started < 60 and not stop.is_set():
+        if time.monotonic() - started >= 6 and written[0] > 12:
+            break
+        time.sleep(0.1)
     stop.set()
     for thread in threads:
         thread.join(60)

@@ -302,6 +302,22 @@ CREATE TABLE registered_models (
 	CONSTRAINT pk_registered_models PRIMARY KEY (name)
 );
 
+-- table retention_rules
+CREATE TABLE retention_rules (
+	id INTEGER NOT NULL, 
+	workspace VARCHAR(64) NOT NULL, 
+	kind VARCHAR(16) NOT NULL, 
+	scope VARCHAR(250) NOT NULL, 
+	older_than_ms BIGINT NOT NULL, 
+	created_at BIGINT NOT NULL, 
+	created_by VARCHAR(250) NOT NULL, 
+	updated_at BIGINT NOT NULL, 
+	updated_by VARCHAR(250) NOT NULL, 
+	CONSTRAINT pk_retention_rules PRIMARY KEY (id), 
+	CONSTRAINT fk_retention_rules_workspace_workspaces FOREIGN KEY(workspace) REFERENCES workspaces (name), 
+	CONSTRAINT uq_retention_rules_workspace_kind_scope UNIQUE (workspace, kind, scope)
+);
+
 -- table rollouts
 CREATE TABLE rollouts (
 	id VARCHAR(32) NOT NULL, 

@@ -23,6 +23,7 @@ from modelyard.cli.output import (
 
 if TYPE_CHECKING:
     from modelyard.client.audit import ExportFormat
+    from modelyard.governance.models import PrunedPrefix
 
 app = command_group("The audit log: who changed what, when and why, in a tamper-evident chain.")
 
@@ -120,6 +121,14 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
     return checkpoint
 
 
+def _pruned(pruned: PrunedPrefix) -> str:
+    return (
+        f"pruned: records before seq {pruned.through_seq + 1} were deleted by retention "
+        f"({pruned.action} by {pruned.actor} at {format_time(pruned.at)} UTC, record "
+        f"{pruned.recorded_seq}); the chain starts from the hash of record {pruned.through_seq}"
+    )
+
+
 @app.command("verify")
 def verify(
     checkpoint: Annotated[
@@ -155,12 +164,21 @@ def verify(
     elif verdict.ok:
         typer.echo(f"ok: {verdict.checked} records, each intact and linked to the one before")
         typer.echo(f"tip: seq {verdict.tip_seq}, hash {verdict.tip_hash}")
+        if verdict.pruned is not None:
+            typer.echo(_pruned(verdict.pruned))
         if verdict.checkpoint is not None and loaded is not None:
+            held = (
+                f"cannot be checked any more: {verdict.checkpoint.reason}"
+                if verdict.checkpoint.pruned
+                else "still holds"
+            )
             typer.echo(
                 f"checkpoint: seq {verdict.checkpoint.seq} of {format_time(loaded['at'])} UTC, "
-                f"signed by key {loaded.get('key_id')}, still holds"
+                f"signed by key {loaded.get('key_id')}, {held}"
             )
     else:
+        if verdict.pruned is not None:
+            typer.echo(_pruned(verdict.pruned), err=True)
         if verdict.broken_at is not None:
             typer.echo(
                 f"broken: record {verdict.broken_at}: {verdict.reason} "

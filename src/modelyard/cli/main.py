@@ -20,6 +20,7 @@ from modelyard.cli import (
     lineage,
     models,
     pipelines,
+    retention,
     runs,
     schedules,
     score,
@@ -67,6 +68,7 @@ app.command("supervisor")(endpoints.supervisor)
 app.command("score")(score.score)
 app.add_typer(lineage.app, name="lineage")
 app.command("gc")(gc.gc)
+app.add_typer(retention.app, name="retention")
 
 
 def _print_version(value: bool) -> None:

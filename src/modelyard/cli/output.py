@@ -15,7 +15,7 @@ import typer
 from modelyard.errors import ApprovalRequested, InvalidInput, ModelyardError
 
 T = TypeVar("T")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 
 EXIT_USER_ERROR = 2
 EXIT_BUG = 1
@@ -103,12 +103,13 @@ def parse_time(text: str, option: str) -> int:
 
 
 def parse_duration_ms(text: str) -> int:
-    """``60s``, ``5m``, ``250ms``, ``1h`` or plain seconds, in milliseconds."""
+    """``60s``, ``5m``, ``250ms``, ``1h``, ``90d`` or plain seconds, in milliseconds."""
 
     match = _DURATION.match(text)
     if match is None:
         raise InvalidInput(f"'{text}' is no duration: write one such as 30s, 5m, 250ms or 1h")
-    scale = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}[match.group(2) or "s"]
+    scales = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+    scale = scales[match.group(2) or "s"]
     return int(float(match.group(1)) * scale)
 
 

@@ -22,6 +22,7 @@ from modelyard.cli.pipelines import parse_params
 if TYPE_CHECKING:
     from modelyard.pipelines.scheduler import Firing
     from modelyard.pipelines.schedules import ScheduleInfo
+    from modelyard.retention.models import RetentionReport
 
 app = command_group("Run pipelines on a cron schedule, or once on demand.")
 
@@ -150,6 +151,18 @@ def _print_firing(firing: Firing) -> None:
     typer.echo(line)
 
 
+def _print_retention(report: RetentionReport) -> None:
+    if report.deleted_runs or report.pruned_records:
+        more = " (more next poll)" if report.more else ""
+        typer.echo(
+            f"retention: {report.deleted_runs} runs deleted, {report.pruned_records} audit "
+            f"records pruned{more}"
+        )
+    for outcome in report.rules:
+        if outcome.problem:
+            typer.echo(f"retention rule {outcome.rule.id}: {outcome.problem}", err=True)
+
+
 def scheduler(
     poll_seconds: Annotated[
         float, typer.Option("--poll-seconds", min=0.1, help="Seconds between polls.")
@@ -158,7 +171,8 @@ def scheduler(
         bool, typer.Option("--once", help="Fire what is due now, then exit (1 if one failed).")
     ] = False,
 ) -> None:
-    """Fire due pipeline schedules and triggers until interrupted (Ctrl-C)."""
+    """Fire due pipeline schedules and triggers until interrupted (Ctrl-C); apply the
+    retention rules every MODELYARD_RETENTION_INTERVAL_SECONDS (1 h)."""
     import signal
     import threading
 
@@ -172,6 +186,7 @@ def scheduler(
             settings=client.settings,
             poll_seconds=poll_seconds,
             on_firing=_print_firing,
+            on_retention=_print_retention,
         )
         if once:
             if any(f.status != "FINISHED" for f in runner.run_once()):

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from modelyard.client.lineage import LineageClient
     from modelyard.client.pipelines import PipelinesClient
     from modelyard.client.registry import RegistryClient
+    from modelyard.client.retention import RetentionClient
     from modelyard.client.schedules import SchedulesClient
     from modelyard.client.secrets import SecretsClient
     from modelyard.client.serving import ServingClient
@@ -151,6 +152,14 @@ class Client:
         from modelyard.client.audit import AuditClient
 
         return AuditClient(self.backend)
+
+    @property
+    def retention(self) -> RetentionClient:
+        """Retention rules (what may go once old) and passes applying them."""
+        # Each sub-client loads on first use, so `import modelyard` stays fast.
+        from modelyard.client.retention import RetentionClient
+
+        return RetentionClient(self.backend)
 
     @property
     def lineage(self) -> LineageClient:

@@ -111,6 +111,16 @@ class UnitOfWork:
     def now_ms(self) -> int:
         return self.clock()
 
+    def default_reason(self, reason: str) -> None:
+        """Give this change's records ``reason`` if the caller gave none (an operation whose
+        records would otherwise say nothing of why, such as a retention pass), including the
+        records already made."""
+        if self.reason is None:
+            self.reason = reason
+        for change in self._changes:
+            if change.reason is None:
+                change.reason = reason
+
     @property
     def action(self) -> str:
         """The declared action that records made now carry."""

@@ -76,10 +76,27 @@ class CheckpointVerdict(Model):
     seq: int
     matches: bool
     reason: str | None = None
+    pruned: bool = Field(
+        default=False,
+        description="The checkpoint's record was pruned by retention, with records after it: "
+        "what it signed can no longer be checked (a checkpoint at or after the prune can)",
+    )
+
+
+class PrunedPrefix(Model):
+    """The records retention deleted from the start of the chain, as the log records it."""
+
+    through_seq: int = Field(description="Records up to this seq were pruned")
+    through_hash: str = Field(description="The hash of the last pruned record")
+    recorded_seq: int = Field(description="The record of the change that pruned them")
+    at: int
+    actor: str
+    action: str
 
 
 class AuditVerdict(Model):
-    """``ok`` when every record is intact and linked (and the checkpoint, if given, holds)."""
+    """``ok`` when every record is intact and linked (and the checkpoint, if given, holds
+    or was pruned); ``pruned`` says where a pruned log starts."""
 
     ok: bool
     checked: int
@@ -88,6 +105,7 @@ class AuditVerdict(Model):
     tip_seq: int
     tip_hash: str
     checkpoint: CheckpointVerdict | None = None
+    pruned: PrunedPrefix | None = None
 
 
 class CreateCheckpoint(Request):

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from modelyard.core.audit import verify_chain
+from modelyard.core.audit import PruneAnchor, verify_chain
 from modelyard.core.operations import OperationContext, OperationSet
 from modelyard.errors import InvalidInput
 from modelyard.governance.models import (
@@ -22,6 +22,7 @@ from modelyard.governance.models import (
     CheckpointVerdict,
     CreateCheckpoint,
     ListAuditRecords,
+    PrunedPrefix,
     VerifyAudit,
 )
 from modelyard.governance.targets import escape_like, parse_target
@@ -71,28 +72,46 @@ def list_audit_records(ctx: OperationContext, req: ListAuditRecords) -> AuditPag
 @ops.read("/audit/verify", permission="audit:read")
 def verify_audit(ctx: OperationContext, req: VerifyAudit) -> AuditVerdict:
     """Walk the whole chain: the first record whose content, link or order was changed,
-    and with a checkpoint, whether the log still holds the tip it signed."""
+    and with a checkpoint, whether the log still holds the tip it signed. A log retention
+    pruned is walked from where it starts now, and the verdict says what was pruned."""
     report = verify_chain(ctx.conn)
     checkpoint = None
     if req.checkpoint_seq is not None and req.checkpoint_hash is not None:
-        checkpoint = _check_checkpoint(ctx, req.checkpoint_seq, req.checkpoint_hash)
+        checkpoint = _check_checkpoint(ctx, req.checkpoint_seq, req.checkpoint_hash, report.anchor)
+    anchor = report.anchor
+    pruned = None if anchor is None else PrunedPrefix.model_validate(anchor, from_attributes=True)
     return AuditVerdict(
-        ok=report.ok and (checkpoint is None or checkpoint.matches),
+        ok=report.ok and (checkpoint is None or checkpoint.matches or checkpoint.pruned),
         checked=report.checked,
         broken_at=report.broken_at,
         reason=report.reason,
         tip_seq=report.tip_seq,
         tip_hash=report.tip_hash,
         checkpoint=checkpoint,
+        pruned=pruned,
     )
 
 
-def _check_checkpoint(ctx: OperationContext, seq: int, digest: str) -> CheckpointVerdict:
+def _check_checkpoint(
+    ctx: OperationContext, seq: int, digest: str, anchor: PruneAnchor | None
+) -> CheckpointVerdict:
     if seq == 0:  # a checkpoint of an empty log holds whatever came after it
         return CheckpointVerdict(seq=0, matches=True)
     stored = ctx.conn.execute(
         select(audit_records.c.hash).where(audit_records.c.seq == seq)
     ).scalar_one_or_none()
+    if stored is None and anchor is not None and seq == anchor.through_seq:
+        # The last pruned record: the anchor kept its hash, and the log links to it.
+        stored = anchor.through_hash
+    elif stored is None and anchor is not None and seq < anchor.through_seq:
+        return CheckpointVerdict(
+            seq=seq,
+            matches=False,
+            pruned=True,
+            reason=f"record {seq} was pruned by retention with every record up to "
+            f"{anchor.through_seq} (recorded at seq {anchor.recorded_seq}): what the "
+            "checkpoint signed can no longer be checked; one at or after that seq can",
+        )
     if stored is None:
         return CheckpointVerdict(
             seq=seq, matches=False, reason=f"the log has no record {seq}: it was deleted"

@@ -11,6 +11,10 @@ in a child process (``snapshot_run.py``); the scheduler never imports pipeline c
 scheduler inside the server runs only what someone registered. A pipeline that fails, a
 snapshot that does not load or parameters it refuses are recorded on the schedule as
 ``last_error``; the loop goes on.
+
+After the due schedules, each poll applies the retention rules when their interval
+(``MODELYARD_RETENTION_INTERVAL_SECONDS``) has passed: one bounded pass, and one more per
+poll while a backlog lasts (``retention/scheduled.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from modelyard.errors import ModelyardError
 from modelyard.pipelines import registered, schedules, snapshots
 from modelyard.pipelines.models import ResolvePipelineRef
 from modelyard.pipelines.snapshot_run import SnapshotJob, outcome_path, run_snapshot
+from modelyard.retention.models import RetentionReport
+from modelyard.retention.scheduled import RetentionJob
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +61,9 @@ class Scheduler:
 
     ``settings`` name the store the pipelines record to (the same one ``backend`` reaches)
     and where snapshots are materialized; ``clock`` (ms) decides what is due, so tests can
-    move time; ``on_firing`` is told of each firing (the CLI prints them).
+    move time; ``on_firing`` is told of each firing (the CLI prints them), ``on_retention``
+    of each retention pass. Retention runs every ``settings.retention_interval_seconds``
+    (0: never), at most ``retention_limit`` runs deleted per pass.
     """
 
     def __init__(
@@ -66,6 +74,8 @@ class Scheduler:
         clock: Clock = system_clock_ms,
         poll_seconds: float = 10.0,
         on_firing: Callable[[Firing], None] | None = None,
+        on_retention: Callable[[RetentionReport], None] | None = None,
+        retention_limit: int | None = None,
     ) -> None:
         self.backend = backend
         self.settings = settings
@@ -73,9 +83,17 @@ class Scheduler:
         self.poll_seconds = poll_seconds
         self.on_firing = on_firing
         self.snapshot_root: Path = settings.home.resolve() / "pipeline-snapshots"
+        limit = {} if retention_limit is None else {"limit": retention_limit}
+        self.retention = RetentionJob(
+            backend,
+            every_seconds=settings.retention_interval_seconds,
+            on_pass=on_retention,
+            **limit,
+        )
 
     def run_once(self) -> list[Firing]:
-        """Fire every schedule due now, one after the other; return what happened."""
+        """Fire every schedule due now, one after the other, then apply the retention rules
+        if they are due; return the firings."""
         firings = []
         for _ in range(MAX_FIRINGS_PER_POLL):
             claim = schedules.ClaimDueSchedule(now=self.clock())
@@ -83,6 +101,7 @@ class Scheduler:
             if claimed.schedule is None or claimed.due_at is None:
                 break
             firings.append(self.fire(claimed.schedule, claimed.due_at))
+        self.retention.tick(self.clock())
         return firings
 
     def fire(self, schedule: schedules.ScheduleInfo, due_at: int) -> Firing:

@@ -246,7 +246,9 @@ def register_version(ctx: OperationContext, req: RegisterVersion) -> ModelVersio
     if bad:
         raise InvalidInput(f"version metrics must be finite numbers: {', '.join(bad)}")
     if req.run_id is not None:
-        run = tracking_records.load_run(ctx.conn, req.run_id)
+        # Locked for share: a retention pass deleting old runs waits for this version, or
+        # this waits for it and finds the run gone, never both (retention/runs.py).
+        run = tracking_records.load_run(ctx.conn, req.run_id, share_lock=True)
         if req.metrics is None:
             # A snapshot is for comparing versions: NaN and infinities compare to nothing
             # (and JSON columns cannot hold them).

@@ -48,6 +48,7 @@ from modelyard.pipelines.operations import OPERATIONS as PIPELINE_OPERATIONS
 from modelyard.pipelines.registered import OPERATIONS as REGISTERED_PIPELINE_OPERATIONS
 from modelyard.pipelines.schedules import OPERATIONS as SCHEDULE_OPERATIONS
 from modelyard.registry.operations import OPERATIONS as REGISTRY_OPERATIONS
+from modelyard.retention.operations import OPERATIONS as RETENTION_OPERATIONS
 from modelyard.server.auth import Gate
 from modelyard.server.openapi import error_responses
 from modelyard.server.routes import mount_operations
@@ -77,6 +78,7 @@ ALL_OPERATIONS: tuple[Operation[Any, Any], ...] = (
     *CARD_OPERATIONS,
     *LINEAGE_OPERATIONS,
     *HOUSEKEEPING_OPERATIONS,
+    *RETENTION_OPERATIONS,
 )
 
 

@@ -43,8 +43,19 @@ def get_experiment_row(conn: Connection, experiment_id: str) -> RowMapping:
     return found
 
 
-def get_run_row(conn: Connection, run_id: str, *, include_deleted: bool = False) -> RowMapping:
-    found = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+def get_run_row(
+    conn: Connection, run_id: str, *, include_deleted: bool = False, share_lock: bool = False
+) -> RowMapping:
+    """The run's row; NotFound if there is none (or it is deleted, unless asked for).
+
+    ``share_lock`` holds the row against deletion until the transaction ends (PostgreSQL;
+    SQLite has one writer at a time): a record that names the run (a model version) is
+    then never committed beside a retention pass deleting it.
+    """
+    query = select(runs).where(runs.c.id == run_id)
+    if share_lock:
+        query = query.with_for_update(read=True)
+    found = conn.execute(query).mappings().first()
     if found is None or (found["lifecycle"] == "deleted" and not include_deleted):
         raise NotFound.of("run", run_id)
     return found
@@ -110,5 +121,5 @@ def load_runs(conn: Connection, rows: Sequence[RowMapping]) -> list[Run]:
     return [_run_from_row(r, extras) for r in rows]
 
 
-def load_run(conn: Connection, run_id: str) -> Run:
-    return load_runs(conn, [get_run_row(conn, run_id)])[0]
+def load_run(conn: Connection, run_id: str, *, share_lock: bool = False) -> Run:
+    return load_runs(conn, [get_run_row(conn, run_id, share_lock=share_lock)])[0]

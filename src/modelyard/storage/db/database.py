@@ -144,9 +144,18 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read-only transaction (a consistent snapshot; never blocks writers)."""
-        with self._connect() as conn, self._unavailable_on_operational_error(), conn.begin():
-            yield conn
+        """A read-only transaction (a consistent snapshot; never blocks writers).
+
+        On PostgreSQL a snapshot needs REPEATABLE READ: under its default, READ COMMITTED,
+        each statement sees the commits made since the one before, so a walk over many
+        queries (the audit chain's, in pages) would see a prune or an append half-way
+        through. A read-only transaction at that level never fails to serialise.
+        """
+        with self._connect() as conn:
+            if self.dialect == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with self._unavailable_on_operational_error(), conn.begin():
+                yield conn
 
     @contextmanager
     def _unavailable_on_operational_error(self) -> Iterator[None]:

@@ -18,7 +18,7 @@ from modelyard.storage.db.database import Database
 
 log = logging.getLogger(__name__)
 
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _ADVISORY_LOCK_KEY = 0x6D6F64656C  # "model": any constant shared by all Modelyard processes
 

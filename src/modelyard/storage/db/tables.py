@@ -535,3 +535,22 @@ approval_requests = Table(
     Column("decision_reason", Text, nullable=True),
     Index(None, "workspace", "state"),
 )
+
+# What retention deletes, per workspace (retention/rules.py): finished runs (``runs``), or
+# pipeline runs with their step runs (``pipeline_runs``), ended more than ``older_than_ms``
+# ago, of one experiment or pipeline (``scope``) or of all (``''``); or audit records older
+# than that (``audit``, whose scope is always ``''``).
+retention_rules = Table(
+    "retention_rules",
+    metadata,
+    Column("id", Integer().with_variant(BigInteger, "postgresql"), primary_key=True),
+    Column("workspace", String(64), ForeignKey("workspaces.name"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("scope", String(250), nullable=False),
+    Column("older_than_ms", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(250), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(250), nullable=False),
+    UniqueConstraint("workspace", "kind", "scope"),
+)
