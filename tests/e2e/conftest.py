@@ -4,13 +4,16 @@ A call runs the command in this process (Typer's test runner), as the console sc
 would: the environment and working folder are the call's for its duration, the settings
 are read anew, and what a process exit would release (backends the command opened, the
 notebook API's session, signal handlers, logging handlers) is released when it returns.
-A subprocess costs ~1.5 s a call (imports, coverage start-up); in-process, milliseconds.
+``Cli.python`` runs a user's program so too. A subprocess costs ~1.5 s a call (imports,
+coverage start-up), more for a program importing scikit-learn; in-process, milliseconds.
 ``Cli(..., subprocess=True)`` runs the real console script in a child process: the user
-journeys that are about the process (tests/e2e/test_cli.py, the quickstart) keep it.
+journeys that are about the process (tests/e2e/test_cli.py, the quickstart) keep it, and
+long-running commands (servers, supervisors) are started as processes by their tests.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -18,6 +21,8 @@ import signal
 import subprocess
 import sys
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,18 +81,17 @@ def store_env(root: Path, uri: str | None = None) -> dict[str, str]:
 _SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
-def run_in_process(args: tuple[str, ...], env: dict[str, str], cwd: Path) -> Result:
-    """``modelyard *args`` run in this process with exactly ``env`` in ``cwd``."""
-    from typer.testing import CliRunner
-
+@contextmanager
+def as_its_own_process(env: dict[str, str], cwd: Path) -> Iterator[None]:
+    """For the block, this process has exactly ``env`` and works in ``cwd``, as a child
+    process would; settings are read anew. Afterwards what the child's exit would have
+    released is: the backends its clients opened, the notebook API's session, the signal
+    handlers and the logging handlers it installed; the environment and folder are ours."""
     import modelyard.client.client as client_module
-    from modelyard.cli.main import app
     from modelyard.client import fluent
     from modelyard.config import get_settings
 
-    # None removes a variable: os.environ is ``env`` for the call, as a child's would be.
-    overrides: dict[str, str | None] = {name: None for name in os.environ if name not in env}
-    overrides.update(env)
+    saved_env = dict(os.environ)
     opened: list[Any] = []
     open_backend = client_module.open_backend
 
@@ -101,11 +105,14 @@ def run_in_process(args: tuple[str, ...], env: dict[str, str], cwd: Path) -> Res
     logging_state = (root.handlers[:], root.level)
     session = fluent._session
     before = os.getcwd()
+    for name in set(os.environ) - set(env):
+        del os.environ[name]
+    os.environ.update(env)
     os.chdir(cwd)
     get_settings.cache_clear()
     client_module.open_backend = recorded  # type: ignore[assignment]
     try:
-        done = CliRunner().invoke(app, list(args), env=overrides, prog_name="modelyard")
+        yield
     finally:
         client_module.open_backend = open_backend
         try:
@@ -116,10 +123,23 @@ def run_in_process(args: tuple[str, ...], env: dict[str, str], cwd: Path) -> Res
                 backend.close()
         finally:
             os.chdir(before)
+            for name in set(os.environ) - set(saved_env):
+                del os.environ[name]
+            os.environ.update(saved_env)
             get_settings.cache_clear()
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
             root.handlers[:], root.level = logging_state
+
+
+def run_in_process(args: tuple[str, ...], env: dict[str, str], cwd: Path) -> Result:
+    """``modelyard *args`` run in this process with exactly ``env`` in ``cwd``."""
+    from typer.testing import CliRunner
+
+    from modelyard.cli.main import app
+
+    with as_its_own_process(env, cwd):
+        done = CliRunner().invoke(app, list(args), prog_name="modelyard")
     stderr = done.stderr
     if done.exception is not None and not isinstance(done.exception, SystemExit):
         # What the interpreter prints for an uncaught exception (exit code 1).
@@ -161,7 +181,13 @@ class Cli:
         return result
 
     def python(self, code: str) -> str:
-        """Run a Python program on the same store; returns its stdout."""
+        """Run a Python program on the same store; returns its stdout. In this process
+        unless ``subprocess``, as its ``__main__``: an exception it raises fails the test."""
+        if not self.subprocess:
+            out = io.StringIO()
+            with as_its_own_process(self.env, self.cwd), redirect_stdout(out):
+                exec(compile(code, "<program>", "exec"), {"__name__": "__main__"})
+            return out.getvalue()
         done = subprocess.run(
             [sys.executable, "-c", code],
             env=self.env,
