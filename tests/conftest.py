@@ -191,6 +191,11 @@ def running_server(
         backend.close()
 
 
+SERVE_POLL_SECONDS = 0.01
+"""How often a test's ``http.server`` looks whether ``shutdown()`` was called: the default,
+0.5 s, is spent in the teardown of every test that starts one."""
+
+
 LEAK = r"'leak' in .* is a link to '\.\./outside/secret\.txt', outside the folder"
 """What refusing ``leaky_folder``'s link says (a ``match=`` pattern)."""
 
@@ -229,7 +234,9 @@ def web_server(root: Path) -> Iterator[str]:
     """A plain HTTP server on 127.0.0.1:<free port> serving ``root``; yields its URL."""
     handler = functools.partial(_FilesAndRedirects, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": SERVE_POLL_SECONDS}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
