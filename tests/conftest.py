@@ -5,13 +5,15 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import shutil
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -91,6 +93,92 @@ class ServerThread:
         self.thread.join(timeout=10)
 
 
+@pytest.fixture(scope="session")
+def empty_sqlite_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The database file of a new, empty embedded store, made once per test process: a
+    test that only needs an empty store starts from a copy (``from_empty_sqlite``) instead
+    of running every migration again (~0.15 s). Making a store from nothing is tested on
+    its own (tests/integration/test_schema.py, test_sqlite_concurrency.py)."""
+    settings = make_settings(tmp_path_factory.mktemp("empty-store"))
+    open_local_backend(settings).close()
+    return Path(settings.resolved_uri.removeprefix("sqlite:///"))
+
+
+def from_empty_sqlite(empty_sqlite_db: Path, tmp_path: Path, **overrides: object) -> Settings:
+    """``make_settings(tmp_path)``, its database a copy of ``empty_sqlite_db``."""
+    settings = make_settings(tmp_path, **overrides)
+    db = Path(settings.resolved_uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(empty_sqlite_db, db)
+    return settings
+
+
+class _Forward:
+    """Forwards every attribute to what ``target()`` returns at the moment it is read."""
+
+    def __init__(self, target: Callable[[], Any]) -> None:
+        object.__setattr__(self, "_target", target)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._target(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._target(), name, value)
+
+
+class _CurrentBackend(_Forward):
+    """The backend of the test running now, for a server shared by a process's tests. The
+    app keeps ``backend.blobs`` from when it was made: that forwards too."""
+
+    @property
+    def blobs(self) -> Any:
+        return _Forward(lambda: self._target().blobs)
+
+
+class SharedServer:
+    """One REST server (app and uvicorn) for the tests of a process: making the app and
+    starting uvicorn takes ~0.6 s, so a server per test would cost more than most tests.
+    Each test still has its own store: ``serving(backend)`` points the server at it for the
+    block. Only for servers without auth on default settings (the app keeps no state of its
+    own; its backend's permissions, clock and blobs are the test's)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._backend: LocalBackend | None = None
+        self._thread = ServerThread(_CurrentBackend(self._current), settings)  # type: ignore[arg-type]
+        self.url = self._thread.url
+
+    def _current(self) -> LocalBackend:
+        if self._backend is None:
+            raise RuntimeError("the shared test server is serving no store now")
+        return self._backend
+
+    @contextmanager
+    def serving(self, backend: LocalBackend) -> Iterator[ServerThread]:
+        if self._backend is not None:
+            raise RuntimeError("the shared test server serves one store at a time")
+        self._backend = backend
+        try:
+            yield self._thread
+        finally:
+            self._backend = None
+
+    def __enter__(self) -> SharedServer:
+        self._thread.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # At the end of the run: no test waits for an answer, and a client a test left open
+        # would hold uvicorn's graceful shutdown until the join gives up (10 s).
+        self._thread.server.force_exit = True
+        self._thread.__exit__(*exc)
+
+
+@pytest.fixture(scope="session")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedServer]:
+    with SharedServer(make_settings(tmp_path_factory.mktemp("shared-server"))) as server:
+        yield server
+
+
 @contextmanager
 def running_server(
     settings: Settings, *, auth: bool = False
@@ -101,6 +189,11 @@ def running_server(
             yield server, backend
     finally:
         backend.close()
+
+
+SERVE_POLL_SECONDS = 0.01
+"""How often a test's ``http.server`` looks whether ``shutdown()`` was called: the default,
+0.5 s, is spent in the teardown of every test that starts one."""
 
 
 LEAK = r"'leak' in .* is a link to '\.\./outside/secret\.txt', outside the folder"
@@ -141,7 +234,9 @@ def web_server(root: Path) -> Iterator[str]:
     """A plain HTTP server on 127.0.0.1:<free port> serving ``root``; yields its URL."""
     handler = functools.partial(_FilesAndRedirects, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": SERVE_POLL_SECONDS}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -196,6 +291,9 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
     try:
         yield base.set(database=name).render_as_string(hide_password=False)
     finally:
+        for engine in _RESET_ENGINES.values():
+            engine.dispose()
+        _RESET_ENGINES.clear()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
@@ -211,13 +309,35 @@ def store_settings(kind: str, request: pytest.FixtureRequest, tmp_path: Path) ->
     return make_settings(tmp_path)
 
 
+@pytest.fixture(scope="session")
+def postgres_url_shared(postgres_url: str) -> str:
+    """The session's database, in a schema of its own: for a store that outlives one test
+    (tests/contract/conftest.py's ``module_store``) while the tests beside it empty theirs.
+    (Not a second database: dropping one at the end costs a checkpoint, 10 s and more.)"""
+    from modelyard.storage.db.database import normalize_db_url
+
+    engine = create_engine(normalize_db_url(postgres_url))
+    with engine.begin() as conn:
+        conn.execute(text("CREATE SCHEMA IF NOT EXISTS shared_store"))
+    engine.dispose()
+    return f"{postgres_url}?options=-csearch_path%3Dshared_store"
+
+
+_RESET_ENGINES: dict[str, Any] = {}
+
+
 def reset_postgres(url: str) -> None:
-    """Empty every Modelyard table (keeping the schema), so each test starts clean."""
+    """Empty every Modelyard table (keeping the schema), so each test starts clean: as
+    ``TRUNCATE ... RESTART IDENTITY`` would, but by DELETE and resetting the sequences,
+    which on tables of a few rows takes milliseconds where TRUNCATE takes ~0.6 s (it
+    makes every table anew)."""
     from modelyard.storage.db.database import normalize_db_url
     from modelyard.storage.db.tables import metadata
 
-    engine = create_engine(normalize_db_url(url))
-    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    engine = _RESET_ENGINES.get(url)
+    if engine is None:
+        # One pool per database for the session (postgres_url drops it WITH (FORCE)).
+        engine = _RESET_ENGINES[url] = create_engine(normalize_db_url(url), pool_size=1)
     with engine.begin() as conn:
         # Other workspaces' schemas go with their data; a test makes the ones it needs.
         schemas = conn.execute(
@@ -225,10 +345,20 @@ def reset_postgres(url: str) -> None:
         ).scalars()
         for schema in list(schemas):
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        if conn.execute(text("SELECT to_regclass('public.runs')")).scalar() is not None:
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        # The schema the URL names (public unless it sets search_path).
+        if conn.execute(text("SELECT to_regclass('runs')")).scalar() is not None:
+            for table in reversed(metadata.sorted_tables):  # children before parents
+                conn.execute(table.delete())
+            sequences = conn.execute(
+                text(
+                    "SELECT c.oid::regclass::text FROM pg_class c"
+                    " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                    " WHERE c.relkind = 'S' AND n.nspname = current_schema()"
+                )
+            ).scalars()
+            for sequence in list(sequences):
+                conn.execute(text("SELECT setval(:s, 1, false)"), {"s": sequence})
             conn.execute(
                 text("INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, :h)"),
                 {"h": "0" * 64},
             )
-    engine.dispose()

@@ -44,16 +44,16 @@ class Deployed:
     prepared: str  # the manifest of prepare's output
 
 
-@pytest.fixture
-def deployed(store: Store, tmp_path: Path) -> Deployed:
-    table = tmp_path / "customers.csv"
+def _deploy(client: Client, folder: Path) -> Deployed:
+    """Run the pipeline on a file in ``folder`` (the working folder), register its model
+    as churn@champion and deploy that on the endpoint churn."""
+    table = folder / "customers.csv"
     pd.DataFrame({"x": [1.0, 2.0, 4.0], "y": [0, 1, 1]}).to_csv(table, index=False)
-    client = store.client
     result = run_pipeline(
         churn_training,
         backend=client.backend,
         params={"path": str(table)},
-        staging_root=tmp_path / "stage",
+        staging_root=folder / "stage",
     )
     assert result.status == RunStatus.FINISHED, result.steps
     version = client.registry.register("churn", f"pipelines:/{result.run_id}/train/output")
@@ -69,6 +69,19 @@ def deployed(store: Store, tmp_path: Path) -> Deployed:
     )
 
 
+@pytest.fixture
+def deployed(store: Store, tmp_path: Path) -> Deployed:
+    return _deploy(store.client, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def shared(module_store: Store) -> tuple[Client, Deployed]:
+    """The tests that only query share one deployed store per backend."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(module_store.root)  # the file it reads is in the working folder
+        return module_store.client, _deploy(module_store.client, module_store.root)
+
+
 def _edges(graph: LineageGraph) -> set[tuple[str, str, str]]:
     return {(e.src, e.dst, e.role) for e in graph.edges}
 
@@ -79,8 +92,9 @@ def _node(graph: LineageGraph, node_id: str) -> dict[str, object]:
 
 
 def test_a_version_s_upstream_reaches_the_dataset_through_its_step_runs(
-    client: Client, deployed: Deployed
+    shared: tuple[Client, Deployed],
 ) -> None:
+    client, deployed = shared
     graph = client.lineage("models:/churn@champion", direction="upstream")
     assert graph.root == "model_version:churn/1"
     d = deployed
@@ -106,7 +120,8 @@ def test_a_version_s_upstream_reaches_the_dataset_through_its_step_runs(
     assert not graph.truncated
 
 
-def test_a_dataset_s_downstream_reaches_the_endpoint(client: Client, deployed: Deployed) -> None:
+def test_a_dataset_s_downstream_reaches_the_endpoint(shared: tuple[Client, Deployed]) -> None:
+    client, deployed = shared
     graph = client.lineage(f"datasets:/{deployed.digest}", direction="downstream")
     assert {
         ("model_version:churn/1", "deployment:churn/blue", "deployed"),
@@ -120,7 +135,8 @@ def test_a_dataset_s_downstream_reaches_the_endpoint(client: Client, deployed: D
     assert not any(n.kind == "pipeline_run" for n in graph.nodes)
 
 
-def test_every_node_s_uri_starts_a_query_at_it(client: Client, deployed: Deployed) -> None:
+def test_every_node_s_uri_starts_a_query_at_it(shared: tuple[Client, Deployed]) -> None:
+    client, deployed = shared
     graph = client.lineage("endpoints:/churn", direction="upstream")
     assert f"dataset:{deployed.digest}" in {n.id for n in graph.nodes}
     for node in graph.nodes:
@@ -129,7 +145,8 @@ def test_every_node_s_uri_starts_a_query_at_it(client: Client, deployed: Deploye
     assert step.root == f"step_run:{deployed.train}"
 
 
-def test_depth_and_the_node_budget_bound_the_walk(client: Client, deployed: Deployed) -> None:
+def test_depth_and_the_node_budget_bound_the_walk(shared: tuple[Client, Deployed]) -> None:
+    client, deployed = shared
     near = client.lineage("models:/churn/1", depth=1)
     assert {n.id for n in near.nodes} == {
         "model_version:churn/1",
@@ -193,8 +210,9 @@ def test_a_tracked_run_s_datasets_and_versions(client: Client, tmp_path: Path) -
     ],
 )
 def test_an_unknown_start_is_404_naming_it(
-    client: Client, deployed: Deployed, uri: str, names: str
+    shared: tuple[Client, Deployed], uri: str, names: str
 ) -> None:
+    client, _ = shared
     with pytest.raises(NotFound) as caught:
         client.lineage(uri)
     assert uri in caught.value.message

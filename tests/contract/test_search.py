@@ -6,9 +6,16 @@ import pytest
 
 from modelyard.client.client import Client
 from modelyard.errors import FilterSyntaxError, InvalidInput
+from tests.contract.conftest import Store
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def client(module_store: Store) -> Client:
+    """Every test here only searches: one store per backend for the module, filled once."""
+    return module_store.client
+
+
+@pytest.fixture(scope="module")
 def runs(client: Client) -> tuple[str, dict[str, str]]:
     """Five runs with known metrics, params, tags and statuses; returns (experiment, ids)."""
     exp = client.create_experiment("search").id

@@ -74,7 +74,7 @@ class Journey:
 @pytest.fixture(scope="module")
 def journey(tmp_path_factory: pytest.TempPathFactory) -> Journey:
     root = tmp_path_factory.mktemp("journey")
-    cli = Cli(store_env(root), cwd=root)
+    cli = Cli(store_env(root), cwd=root, subprocess=True)
     ids = json.loads(cli.python(LOG_RUNS))
     return Journey(root, cli, ids)
 
@@ -253,7 +253,7 @@ def test_malformed_filter_points_at_the_position(journey: Journey) -> None:
 
 def test_malformed_filter_on_an_empty_store_is_still_an_error(tmp_path: Path) -> None:
     # With no experiments there is nothing to search, but the user's typo must not pass.
-    cli = Cli(store_env(tmp_path), cwd=tmp_path)
+    cli = Cli(store_env(tmp_path), cwd=tmp_path, subprocess=True)
     lines = cli("runs", "search", "metrics.acc >", expect=2).assert_user_error()
     assert "position 13" in lines[0]
 

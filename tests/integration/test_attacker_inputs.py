@@ -41,7 +41,7 @@ from modelyard.storage.db.tables import (
     registered_models,
     run_artifacts,
 )
-from tests.conftest import make_settings, reset_postgres, running_server
+from tests.conftest import SERVE_POLL_SECONDS, make_settings, reset_postgres, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -448,7 +448,9 @@ def internal() -> Iterator[tuple[int, list[str]]]:
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), type("Handler", (_Internal,), {"seen": seen})
     )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": SERVE_POLL_SECONDS}, daemon=True
+    )
     thread.start()
     try:
         yield int(server.server_address[1]), seen

@@ -14,6 +14,7 @@ import pytest
 
 from modelyard.core.outbound import OutboundPolicy, open_client
 from modelyard.errors import InvalidInput
+from tests.conftest import SERVE_POLL_SECONDS
 
 
 class _Echo(http.server.BaseHTTPRequestHandler):
@@ -46,7 +47,9 @@ def server() -> Iterator[tuple[int, list[str]]]:
     seen: list[str] = []
     handler = type("Handler", (_Echo,), {"seen": seen})
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": SERVE_POLL_SECONDS}, daemon=True
+    )
     thread.start()
     try:
         yield int(httpd.server_address[1]), seen
@@ -160,7 +163,9 @@ def test_tls_checks_the_certificate_against_the_name_not_the_address(tmp_path: P
     server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_side.load_cert_chain(cert, key)
     httpd.socket = server_side.wrap_socket(httpd.socket, server_side=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": SERVE_POLL_SECONDS}, daemon=True
+    )
     thread.start()
     try:
         port = httpd.server_address[1]
