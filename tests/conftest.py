@@ -26,6 +26,26 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
+# The longest files (a minute or more each on two cores), run first: the test command
+# hands files to its two workers in collection order (--dist loadfile
+# --no-loadscope-reorder), so that neither is left running one of these alone at the end
+# while the other has finished. Order only: a file missing here runs in its usual place.
+LONGEST_FIRST = [
+    "tests/e2e/test_quickstart.py",
+    "tests/integration/test_supervisor.py",
+    "tests/e2e/test_cli.py",
+    "tests/integration/test_scoring_server.py",
+    "tests/integration/test_openapi.py",
+    "tests/integration/test_attacker_inputs.py",
+]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
 # Ports handed out by free_port, held until the test process ends.
 _HELD_PORTS: list[socket.socket] = []
 

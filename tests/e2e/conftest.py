@@ -29,6 +29,8 @@ from typing import Any
 
 import pytest
 
+import modelyard
+
 CLI_TIMEOUT = 60
 
 
@@ -81,17 +83,35 @@ def store_env(root: Path, uri: str | None = None) -> dict[str, str]:
 _SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
+def _ours(module: object) -> bool:
+    """A module of the interpreter, an installed package, Modelyard or the tests: not one
+    of a user's files that a command or program loaded (a pipeline file, a model's code)."""
+    file = getattr(module, "__file__", None)
+    if file is None:
+        return True
+    path = Path(file).resolve()
+    homes = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    homes |= {Path(modelyard.__file__).resolve().parent, Path(__file__).resolve().parents[1]}
+    return any(path.is_relative_to(home) for home in homes)
+
+
 @contextmanager
 def as_its_own_process(env: dict[str, str], cwd: Path) -> Iterator[None]:
     """For the block, this process has exactly ``env`` and works in ``cwd``, as a child
-    process would; settings are read anew. Afterwards what the child's exit would have
-    released is: the backends its clients opened, the notebook API's session, the signal
-    handlers and the logging handlers it installed; the environment and folder are ours."""
+    process would, with no notebook session and settings read anew. Afterwards what the
+    child's exit would have taken with it goes: the backends its clients opened, its
+    notebook session, the modules of the user's files it loaded (a file changed since is
+    loaded anew next time, as by a new process), its sys.path entries, materializers,
+    signal handlers and logging handlers; the environment and folder are ours again."""
     import modelyard.client.client as client_module
     from modelyard.client import fluent
     from modelyard.config import get_settings
+    from modelyard.pipelines import materializers
 
     saved_env = dict(os.environ)
+    saved_path = sys.path[:]
+    saved_modules = set(sys.modules)
+    saved_materializers = materializers._REGISTERED[:]
     opened: list[Any] = []
     open_backend = client_module.open_backend
 
@@ -103,7 +123,7 @@ def as_its_own_process(env: dict[str, str], cwd: Path) -> Iterator[None]:
     handlers = {sig: signal.getsignal(sig) for sig in _SIGNALS}
     root = logging.getLogger()
     logging_state = (root.handlers[:], root.level)
-    session = fluent._session
+    session, fluent._session = fluent._session, None  # a new process has none yet
     before = os.getcwd()
     for name in set(os.environ) - set(env):
         del os.environ[name]
@@ -116,17 +136,21 @@ def as_its_own_process(env: dict[str, str], cwd: Path) -> Iterator[None]:
     finally:
         client_module.open_backend = open_backend
         try:
-            if fluent._session is not session:
-                fluent._at_exit()  # what the process's exit would do
-                fluent._session = session
+            fluent._at_exit()  # what the process's exit would do: end its runs, flush
             for backend in opened:
                 backend.close()
         finally:
+            fluent._session = session
             os.chdir(before)
             for name in set(os.environ) - set(saved_env):
                 del os.environ[name]
             os.environ.update(saved_env)
             get_settings.cache_clear()
+            sys.path[:] = saved_path
+            for name in set(sys.modules) - saved_modules:
+                if not _ours(sys.modules[name]):
+                    del sys.modules[name]
+            materializers._REGISTERED[:] = saved_materializers
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
             root.handlers[:], root.level = logging_state
