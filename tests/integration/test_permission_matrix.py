@@ -28,7 +28,7 @@ from tests.conftest import make_settings
 # every role above it), or "server-admin".
 NEEDS = {
     "tracking.ensure_workspace": "server-admin",
-    "tracking.list_workspaces": "viewer",
+    "tracking.list_workspaces": "token",
     "tracking.create_experiment": "contributor",
     "tracking.ensure_experiment": "contributor",
     "tracking.get_experiment": "viewer",

@@ -275,6 +275,8 @@ def test_a_member_sees_their_own_workspace_and_nothing_of_the_others(
     assert made.workspace == "fraud-team"
     assert [e.name for e in mine.list_experiments()] == ["fraud"]
     assert [w.name for w in mine.accounts.workspaces()] == ["fraud-team"]
+    # Listing their workspaces needs no role in the one a call names.
+    assert [w.name for w in as_fay("default").accounts.workspaces()] == ["fraud-team"]
     # Another workspace, and one that does not exist, answer alike: names do not leak.
     for elsewhere in ("default", "no-such-team"):
         with pytest.raises(NotFound, match="does not exist or you are not a member"):

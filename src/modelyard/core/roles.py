@@ -11,7 +11,7 @@ loudly until it is placed, as the permission matrix test does):
 | ``approve`` | approver and above |
 | ``delete``, ``admin`` (of a workspace: members) | workspace admin |
 | ``users:admin``, ``store:admin``, ``workspaces:write`` | server admins only |
-| ``self:read``, ``tokens:*`` | anyone with a token: their own identity and tokens |
+| ``self:read``, ``tokens:*``, ``workspaces:read`` | anyone with a token: self, tokens, workspaces |
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ class Needs(IntEnum):
 
 
 SERVER_ADMIN_PERMISSIONS = frozenset({"users:admin", "store:admin", "workspaces:write"})
-SELF_PERMISSIONS = frozenset({"self:read", "tokens:read", "tokens:write"})
+# ``workspaces:read`` lists the workspaces the caller is a member of: no role anywhere needed.
+SELF_PERMISSIONS = frozenset({"self:read", "tokens:read", "tokens:write", "workspaces:read"})
 _BY_VERB = {
     "read": Role.VIEWER,
     "write": Role.CONTRIBUTOR,
