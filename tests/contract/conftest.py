@@ -17,7 +17,9 @@ import pytest
 
 from modelyard.client.client import Client
 from modelyard.core.backend import LocalBackend, open_local_backend
+from modelyard.core.operations import Operation, Req, Resp
 from modelyard.core.remote import RemoteBackend
+from modelyard.core.unit_of_work import Actor
 from tests.conftest import ServerThread, from_empty_sqlite, make_settings, reset_postgres
 
 BACKENDS = ["sqlite", "postgresql", "rest"]
@@ -100,3 +102,28 @@ def model_dir(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / "model.skops").write_bytes(b"model-bytes")
     return folder
+
+
+class Calling:
+    """The store's own local backend, making every call as ``actor`` and/or in
+    ``workspace`` (what a caller with that identity, or that workspace set, would do)."""
+
+    def __init__(
+        self, local: LocalBackend, *, actor: str | None = None, workspace: str | None = None
+    ) -> None:
+        self.local, self.actor, self.workspace = local, actor, workspace
+
+    def call(
+        self,
+        op: Operation[Req, Resp],
+        request: Req,
+        *,
+        reason: str | None = None,
+        workspace: str | None = None,
+    ) -> Resp:
+        who = Actor(self.actor) if self.actor is not None else None
+        where = workspace or self.workspace
+        return self.local.call(op, request, reason=reason, actor=who, workspace=where)
+
+    def __getattr__(self, attr: str) -> object:
+        return getattr(self.local, attr)

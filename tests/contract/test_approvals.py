@@ -17,8 +17,6 @@ from sqlalchemy import select
 from modelyard.approvals import operations as ops
 from modelyard.approvals.models import CreateProtectionRule, DecideApproval
 from modelyard.client.client import Client
-from modelyard.core.backend import LocalBackend
-from modelyard.core.operations import Operation, Req, Resp
 from modelyard.core.permissions import Authenticated
 from modelyard.core.remote import RemoteBackend
 from modelyard.core.roles import Role
@@ -32,7 +30,7 @@ from modelyard.errors import (
     PermissionDenied,
 )
 from modelyard.storage.db.tables import audit_records, outbox
-from tests.contract.conftest import Store
+from tests.contract.conftest import Calling, Store
 
 
 class RolesByName:
@@ -75,7 +73,7 @@ def acting(store: Store, tmp_path: Path) -> Acting:
                 backend = RemoteBackend(remote.base_url, user=name, retries=1)
                 clients[name] = Client(settings=store.client.settings, backend=backend)
             else:
-                acts = ActingAs(store.local, name)
+                acts = Calling(store.local, actor=name)
                 clients[name] = Client(settings=store.client.settings, backend=acts)  # type: ignore[arg-type]
         return clients[name]
 
@@ -88,28 +86,6 @@ def acting(store: Store, tmp_path: Path) -> Acting:
     owner.registry.register("fraud", folder)
     owner.registry.set_alias("churn", "champion", 1)
     return as_user
-
-
-class ActingAs:
-    """The store's own local backend, making every call as ``name``."""
-
-    def __init__(self, local: LocalBackend, name: str) -> None:
-        self.local, self.name = local, name
-
-    def call(
-        self,
-        op: Operation[Req, Resp],
-        request: Req,
-        *,
-        reason: str | None = None,
-        workspace: str | None = None,
-    ) -> Resp:
-        return self.local.call(
-            op, request, reason=reason, actor=Actor(self.name), workspace=workspace
-        )
-
-    def __getattr__(self, attr: str) -> object:
-        return getattr(self.local, attr)
 
 
 def _records(store: Store, action_prefix: str) -> list[dict[str, object]]:

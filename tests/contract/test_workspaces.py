@@ -8,31 +8,9 @@ from pathlib import Path
 import pytest
 
 from modelyard.client.client import Client
-from modelyard.core.backend import LocalBackend
-from modelyard.core.operations import Operation, Req, Resp
 from modelyard.core.remote import RemoteBackend
 from modelyard.errors import NotFound
-from tests.contract.conftest import Store
-
-
-class InWorkspace:
-    """The store's own local backend, making every call in ``workspace``."""
-
-    def __init__(self, local: LocalBackend, workspace: str) -> None:
-        self.local, self.workspace = local, workspace
-
-    def call(
-        self,
-        op: Operation[Req, Resp],
-        request: Req,
-        *,
-        reason: str | None = None,
-        workspace: str | None = None,
-    ) -> Resp:
-        return self.local.call(op, request, reason=reason, workspace=workspace or self.workspace)
-
-    def __getattr__(self, attr: str) -> object:
-        return getattr(self.local, attr)
+from tests.contract.conftest import Calling, Store
 
 
 def in_workspace(store: Store, workspace: str) -> Client:
@@ -42,7 +20,7 @@ def in_workspace(store: Store, workspace: str) -> Client:
         assert isinstance(remote, RemoteBackend)
         backend = RemoteBackend(remote.base_url, user="tester", retries=1, workspace=workspace)
         return Client(settings=settings, backend=backend)
-    return Client(settings=settings, backend=InWorkspace(store.local, workspace))  # type: ignore[arg-type]
+    return Client(settings=settings, backend=Calling(store.local, workspace=workspace))  # type: ignore[arg-type]
 
 
 @pytest.fixture
